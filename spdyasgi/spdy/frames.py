@@ -1,0 +1,104 @@
+"""Frame layouts: precompiled structs and serialisers for every SPDY/3 frame.
+
+Parsing lives in `connection.py` (it needs session state to decide what a frame means);
+this module only knows byte layouts, so the client, the server and tests share it.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+
+from .constants import MAX_FRAME_LENGTH, FrameType
+
+FRAME_HEADER = struct.Struct("!LL")
+UINT32 = struct.Struct("!L")
+UINT32X2 = struct.Struct("!LL")
+SYN_STREAM_HEAD = struct.Struct("!LLBB")
+SETTINGS_ENTRY = struct.Struct("!LL")
+
+_CONTROL_BIT = 0x80000000
+_STREAM_MASK = 0x7FFFFFFF
+
+
+def control_frame(version: int, frame_type: int, flags: int, payload: bytes) -> bytes:
+    """A control frame with the 8-byte header in front of `payload`."""
+    length = len(payload)
+    if length > MAX_FRAME_LENGTH:
+        raise ValueError("control frame payload exceeds 2^24-1 bytes")
+    return (
+        FRAME_HEADER.pack(_CONTROL_BIT | (version << 16) | frame_type, (flags << 24) | length)
+        + payload
+    )
+
+
+def data_frame_header(stream_id: int, flags: int, length: int) -> bytes:
+    return FRAME_HEADER.pack(stream_id & _STREAM_MASK, (flags << 24) | length)
+
+
+def data_frame(stream_id: int, flags: int, data: bytes) -> bytes:
+    return FRAME_HEADER.pack(stream_id & _STREAM_MASK, (flags << 24) | len(data)) + data
+
+
+def syn_stream(
+    version: int,
+    stream_id: int,
+    associated_id: int,
+    priority: int,
+    flags: int,
+    header_block: bytes,
+    slot: int = 0,
+) -> bytes:
+    payload = (
+        SYN_STREAM_HEAD.pack(stream_id & _STREAM_MASK, associated_id & _STREAM_MASK,
+                             (priority & 7) << 5, slot)
+        + header_block
+    )
+    return control_frame(version, FrameType.SYN_STREAM, flags, payload)
+
+
+def syn_reply(version: int, stream_id: int, flags: int, header_block: bytes) -> bytes:
+    return control_frame(
+        version, FrameType.SYN_REPLY, flags, UINT32.pack(stream_id & _STREAM_MASK) + header_block
+    )
+
+
+def headers_frame(version: int, stream_id: int, flags: int, header_block: bytes) -> bytes:
+    return control_frame(
+        version, FrameType.HEADERS, flags, UINT32.pack(stream_id & _STREAM_MASK) + header_block
+    )
+
+
+def rst_stream(version: int, stream_id: int, status: int) -> bytes:
+    return control_frame(
+        version, FrameType.RST_STREAM, 0, UINT32X2.pack(stream_id & _STREAM_MASK, status)
+    )
+
+
+def settings(version: int, entries: Iterable[tuple[int, int, int]], flags: int = 0) -> bytes:
+    """SETTINGS from `(id, flags, value)` entries, written in increasing id order."""
+    ordered = sorted(entries)
+    payload = UINT32.pack(len(ordered)) + b"".join(
+        SETTINGS_ENTRY.pack(((entry_flags & 0xFF) << 24) | (setting_id & 0xFFFFFF), value)
+        for setting_id, entry_flags, value in ordered
+    )
+    return control_frame(version, FrameType.SETTINGS, flags, payload)
+
+
+def ping(version: int, ping_id: int) -> bytes:
+    return control_frame(version, FrameType.PING, 0, UINT32.pack(ping_id & 0xFFFFFFFF))
+
+
+def goaway(version: int, last_good_stream_id: int, status: int) -> bytes:
+    return control_frame(
+        version, FrameType.GOAWAY, 0, UINT32X2.pack(last_good_stream_id & _STREAM_MASK, status)
+    )
+
+
+def window_update(version: int, stream_id: int, delta: int) -> bytes:
+    return control_frame(
+        version,
+        FrameType.WINDOW_UPDATE,
+        0,
+        UINT32X2.pack(stream_id & _STREAM_MASK, delta & _STREAM_MASK),
+    )

@@ -1,0 +1,210 @@
+"""Name/value header blocks: the NV codec and the per-direction zlib contexts.
+
+One `HeaderDecompressor` and one `HeaderCompressor` live for a whole session (the protocol
+shares one zlib stream per direction across every header-carrying frame), so every received
+block must be inflated, in order, even when its stream is about to be refused.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+from collections.abc import Iterable
+
+from .constants import HOP_BY_HOP_HEADERS, StreamStatus
+from .dictionary import SPDY3_DICTIONARY
+from .exceptions import LocalProtocolError
+
+_UINT32 = struct.Struct("!L")
+_UNPACK_UINT32 = _UINT32.unpack_from
+
+# Lowercase printable ASCII without ':' except as the first byte (pseudo-headers).
+_VALID_NAME = re.compile(rb":?[\x21-\x39\x3b-\x40\x5b-\x7e]+").fullmatch
+# Outbound values: no NUL, CR or LF (NUL is our multi-value separator).
+_INVALID_VALUE = re.compile(rb"[\x00\r\n]").search
+_INVALID_INBOUND_VALUE = re.compile(rb"[\r\n]").search
+
+Headers = list[tuple[bytes, bytes]]
+
+#: Huffman-only: small blocks that cannot leak secrets through LZ77 matches (CRIME).
+HUFFMAN_ONLY = -1
+
+
+class HeaderBlockError(Exception):
+    """A header block that inflated fine but breaks the NV rules: a stream-level error."""
+
+    def __init__(self, status: StreamStatus, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class CompressionError(Exception):
+    """The zlib stream itself is corrupt (wrong dictionary, bad data): a session error."""
+
+
+class HeaderDecompressor:
+    """Inflates received header blocks with a bounded output per block."""
+
+    __slots__ = ("_inflater", "max_block_size", "max_header_count")
+
+    def __init__(self, max_block_size: int = 65536, max_header_count: int = 128,
+                 dictionary: bytes = SPDY3_DICTIONARY):
+        self._inflater = zlib.decompressobj(zdict=dictionary)
+        self.max_block_size = max_block_size
+        self.max_header_count = max_header_count
+
+    def inflate(self, block: bytes) -> bytes | None:
+        """The whole decompressed block, or None when it exceeds `max_block_size`.
+
+        An oversized block is still inflated to its end (output discarded) so that the
+        shared context stays in step with the peer's.
+        """
+        inflater = self._inflater
+        limit = self.max_block_size
+        try:
+            out = inflater.decompress(block, limit + 1)
+            if len(out) <= limit and not inflater.unconsumed_tail:
+                return out
+            tail = inflater.unconsumed_tail
+            while tail:
+                inflater.decompress(tail, 65536)
+                tail = inflater.unconsumed_tail
+        except zlib.error as exc:
+            raise CompressionError(f"header block does not inflate: {exc}") from None
+        return None
+
+    def decode(self, block: bytes) -> Headers:
+        """Inflate and parse one compressed block (raises HeaderBlockError on bad content)."""
+        raw = self.inflate(block)
+        if raw is None:
+            raise HeaderBlockError(
+                StreamStatus.FRAME_TOO_LARGE,
+                f"header block inflates to more than {self.max_block_size} bytes",
+            )
+        return parse_nv_block(raw, self.max_header_count)
+
+
+def parse_nv_block(raw: bytes, max_header_count: int = 128) -> Headers:
+    """Parse a decompressed SPDY/3 name/value block into (name, value) pairs.
+
+    Multi-values (NUL-joined) become one pair per value. Counts and lengths declared by the
+    peer are checked against the bytes actually present before anything is allocated.
+    """
+    total = len(raw)
+    if total < 4:
+        raise HeaderBlockError(StreamStatus.PROTOCOL_ERROR, "header block shorter than its count")
+    (count,) = _UNPACK_UINT32(raw, 0)
+    # Each pair needs at least 8 bytes of lengths plus a 1-byte name.
+    if count * 9 > total - 4:
+        raise HeaderBlockError(
+            StreamStatus.PROTOCOL_ERROR, f"header count {count} exceeds what the block holds"
+        )
+    if count > max_header_count:
+        raise HeaderBlockError(
+            StreamStatus.FRAME_TOO_LARGE, f"{count} headers is more than {max_header_count}"
+        )
+    headers: Headers = []
+    seen: set[bytes] = set()
+    pos = 4
+    for _ in range(count):
+        if pos + 4 > total:
+            raise HeaderBlockError(StreamStatus.PROTOCOL_ERROR, "header block truncated")
+        (name_len,) = _UNPACK_UINT32(raw, pos)
+        pos += 4
+        end = pos + name_len
+        if end + 4 > total:
+            raise HeaderBlockError(StreamStatus.PROTOCOL_ERROR, "header name overruns the block")
+        name = raw[pos:end]
+        if _VALID_NAME(name) is None:
+            raise HeaderBlockError(StreamStatus.PROTOCOL_ERROR, f"invalid header name {name!r}")
+        if name in seen:
+            raise HeaderBlockError(StreamStatus.PROTOCOL_ERROR, f"duplicate header name {name!r}")
+        seen.add(name)
+        (value_len,) = _UNPACK_UINT32(raw, end)
+        pos = end + 4
+        end = pos + value_len
+        if end > total:
+            raise HeaderBlockError(StreamStatus.PROTOCOL_ERROR, "header value overruns the block")
+        value = raw[pos:end]
+        pos = end
+        if b"\x00" in value:
+            parts = value.split(b"\x00")
+            if b"" in parts:
+                raise HeaderBlockError(
+                    StreamStatus.PROTOCOL_ERROR, f"empty segment in the value of {name!r}"
+                )
+            if _INVALID_INBOUND_VALUE(value) is not None:
+                raise HeaderBlockError(
+                    StreamStatus.PROTOCOL_ERROR, f"CR or LF in the value of {name!r}"
+                )
+            headers.extend((name, part) for part in parts)
+        else:
+            if _INVALID_INBOUND_VALUE(value) is not None:
+                raise HeaderBlockError(
+                    StreamStatus.PROTOCOL_ERROR, f"CR or LF in the value of {name!r}"
+                )
+            headers.append((name, value))
+    if pos != total:
+        raise HeaderBlockError(
+            StreamStatus.PROTOCOL_ERROR, f"{total - pos} stray bytes after the last header"
+        )
+    return headers
+
+
+def encode_nv_block(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """Serialise headers for the wire: lowercase names, repeated names NUL-joined (empty
+    values dropped), hop-by-hop headers removed. Raises LocalProtocolError on values that
+    cannot be represented (NUL, CR, LF) or empty names."""
+    merged: dict[bytes, list[bytes]] = {}
+    for raw_name, value in headers:
+        name = raw_name.lower()
+        if name in HOP_BY_HOP_HEADERS:
+            continue
+        if not name or _VALID_NAME(name) is None:
+            raise LocalProtocolError(f"invalid header name {raw_name!r}")
+        if _INVALID_VALUE(value) is not None:
+            raise LocalProtocolError(f"header {raw_name!r} has NUL, CR or LF in its value")
+        values = merged.get(name)
+        if values is None:
+            merged[name] = [value]
+        else:
+            values.append(value)
+    pack = _UINT32.pack
+    parts = [pack(len(merged))]
+    for name, values in merged.items():
+        value = values[0] if len(values) == 1 else b"\x00".join(v for v in values if v)
+        parts.append(pack(len(name)))
+        parts.append(name)
+        parts.append(pack(len(value)))
+        parts.append(value)
+    return b"".join(parts)
+
+
+class HeaderCompressor:
+    """Deflates outgoing NV blocks with a SYNC flush after each one.
+
+    `level`: HUFFMAN_ONLY (-1, the default: no string matching, so secrets in one header
+    cannot be guessed from the compressed size), 0 (stored) or 1..9 (full deflate).
+    """
+
+    __slots__ = ("_deflater",)
+
+    def __init__(self, level: int = HUFFMAN_ONLY, dictionary: bytes = SPDY3_DICTIONARY):
+        if not HUFFMAN_ONLY <= level <= 9:
+            raise ValueError(f"header compression level must be -1..9, not {level}")
+        if level == HUFFMAN_ONLY:
+            self._deflater = zlib.compressobj(
+                9, zlib.DEFLATED, 11, 1, zlib.Z_HUFFMAN_ONLY, zdict=dictionary
+            )
+        else:
+            self._deflater = zlib.compressobj(
+                level, zlib.DEFLATED, 11, 1, zlib.Z_DEFAULT_STRATEGY, zdict=dictionary
+            )
+
+    def compress(self, nv_block: bytes) -> bytes:
+        deflater = self._deflater
+        return deflater.compress(nv_block) + deflater.flush(zlib.Z_SYNC_FLUSH)
+
+    def encode(self, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+        return self.compress(encode_nv_block(headers))
