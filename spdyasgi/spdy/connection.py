@@ -151,7 +151,7 @@ class Connection:
         self._inbuf = bytearray()
         self._skip = 0
         self._control_out: list[bytes] = []
-        self._out: list[bytes] = []
+        self._out: list[bytes | memoryview] = []
         self._queued_control = 0
         self._events: list[Event | None] = []
         self._batch_requests: dict[int, int] = {}
@@ -189,7 +189,7 @@ class Connection:
         entries = [(SettingId.MAX_CONCURRENT_STREAMS, 0, config.max_concurrent_streams)]
         if config.initial_window_size != DEFAULT_WINDOW or not self.client_side:
             entries.append((SettingId.INITIAL_WINDOW_SIZE, 0, config.initial_window_size))
-        self.local_initial_window = config.initial_window_size
+        self._set_local_initial_window(config.initial_window_size)
         self._control_out.append(frames.settings(self._wire, entries))
         if self._session_fc and config.session_window_size > DEFAULT_WINDOW:
             delta = config.session_window_size - DEFAULT_WINDOW
@@ -199,8 +199,9 @@ class Connection:
 
     def data_to_send(self) -> bytes:
         """Everything queued so far: control frames first, then header and DATA frames."""
+        chunks: list[bytes | memoryview]
         if self._control_out:
-            chunks = self._control_out
+            chunks = list(self._control_out)
             chunks.extend(self._out)
             self._control_out = []
         else:
@@ -209,9 +210,9 @@ class Connection:
         self._queued_control = 0
         return b"".join(chunks)
 
-    def chunks_to_send(self) -> list[bytes]:
+    def chunks_to_send(self) -> list[bytes | memoryview]:
         """Like `data_to_send()` but as a list for `transport.writelines` (no joining copy)."""
-        chunks = self._control_out
+        chunks: list[bytes | memoryview] = list(self._control_out)
         chunks.extend(self._out)
         self._control_out = []
         self._out = []
@@ -281,7 +282,9 @@ class Connection:
         if end_stream:
             self._local_fin(stream)
 
-    def send_data(self, stream_id: int, data: bytes, *, end_stream: bool = False) -> None:
+    def send_data(
+        self, stream_id: int, data: bytes | memoryview, *, end_stream: bool = False
+    ) -> None:
         """One DATA frame. `len(data)` must fit `local_flow_control_window(stream_id)`."""
         stream = self._writable_stream(stream_id)
         self._require_reply(stream)
@@ -401,13 +404,25 @@ class Connection:
         if window is not None:
             if not DEFAULT_WINDOW <= window <= MAX_WINDOW:
                 raise LocalProtocolError("INITIAL_WINDOW_SIZE must be 65536..2^31-1")
-            self.local_initial_window = window
+            self._set_local_initial_window(window)
         limit = entries.get(SettingId.MAX_CONCURRENT_STREAMS)
         if limit is not None:
             self.config.max_concurrent_streams = limit
         self._control_out.append(
             frames.settings(self._wire, [(key, 0, value) for key, value in entries.items()])
         )
+
+    def _set_local_initial_window(self, window: int) -> None:
+        # The peer moves every open stream's send window by the change when our SETTINGS
+        # arrives, so a raise must grow our receive windows too (else its next DATA looks
+        # like an overrun). A decrease is not applied to open streams: DATA already in
+        # flight was sent under the old window, and SPDY has no SETTINGS ACK to tell when
+        # the peer switched; we merely stay lenient by the difference on those streams.
+        delta = window - self.local_initial_window
+        self.local_initial_window = window
+        if delta > 0:
+            for stream in self.streams.values():
+                stream.recv_window += delta
 
     def acknowledge_received_data(self, stream_id: int, size: int) -> None:
         """The application consumed `size` bytes of `stream_id`: reopen the windows."""
@@ -560,8 +575,6 @@ class Connection:
                 pos = start + length
                 if known:
                     self._on_control(frame_type, flags, bytes(buf[start:pos]))
-                    if self.terminated:
-                        return pos
             else:
                 if end - pos - 8 < length:
                     if length > self._max_inbound_data():
@@ -570,8 +583,6 @@ class Connection:
                 start = pos + 8
                 pos = start + length
                 self._on_data(word, flags, bytes(buf[start:pos]))
-                if self.terminated:
-                    return pos
         return pos
 
     def _max_inbound_data(self) -> int:
@@ -917,14 +928,24 @@ class Connection:
         stream = self.streams.get(stream_id)
         if stream is None:
             return
-        if not stream.local_closed and (stream_id % 2 == 1) != self.client_side:
-            self._count_reset()
+        counted = not stream.local_closed and (stream_id % 2 == 1) != self.client_side
         self._forget(stream, ClosedStreams.RESET)
         index = self._batch_requests.pop(stream_id, None)
         if index is not None:
-            # Opened and reset within one read: the application never needs to see it.
-            self._events[index] = None
+            # Opened and reset within one read: the application never needs to see it,
+            # nor anything else this read produced for it (its DATA is credited here,
+            # since nobody will acknowledge it).
+            events = self._events
+            dropped = 0
+            for i in range(index, len(events)):
+                event = events[i]
+                if event is not None and getattr(event, "stream_id", None) == stream_id:
+                    if isinstance(event, DataReceived):
+                        dropped += len(event.data)
+                    events[i] = None
             self._dropped = True
+            if dropped:
+                self._credit_session(dropped)
         else:
             self._emit(StreamReset(stream_id, status, True))
         if stream.pushes:
@@ -937,6 +958,9 @@ class Connection:
                     self._forget(push, ClosedStreams.RESET)
                     self._emit(StreamReset(push_id, StreamStatus.CANCEL, False,
                                            "associated stream was reset"))
+        if counted:
+            # Counted last, so a stream dropped above stays dropped if this ends the session.
+            self._count_reset()
 
     def _count_reset(self) -> None:
         self._batch_resets += 1

@@ -63,16 +63,20 @@ class HeaderDecompressor:
         inflater = self._inflater
         limit = self.max_block_size
         try:
-            out = inflater.decompress(block, limit + 1)
-            if len(out) <= limit and not inflater.unconsumed_tail:
-                return out
-            tail = inflater.unconsumed_tail
-            while tail:
-                inflater.decompress(tail, 65536)
+            raw = inflater.decompress(block, limit + 1)
+            out: bytes | None = raw
+            if len(raw) > limit or inflater.unconsumed_tail:
+                out = None
                 tail = inflater.unconsumed_tail
+                while tail:
+                    inflater.decompress(tail, 65536)
+                    tail = inflater.unconsumed_tail
         except zlib.error as exc:
             raise CompressionError(f"header block does not inflate: {exc}") from None
-        return None
+        if inflater.eof:
+            # The peer ended its zlib stream (Z_FINISH): no later block can be decoded.
+            raise CompressionError("the peer's header compression stream ended")
+        return out
 
     def decode(self, block: bytes) -> Headers:
         """Inflate and parse one compressed block (raises HeaderBlockError on bad content)."""

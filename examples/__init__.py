@@ -1,0 +1,1 @@
+"""Example applications for spdyasgi (``spdyasgi examples.hello:app``)."""

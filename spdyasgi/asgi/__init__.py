@@ -1,0 +1,1 @@
+"""The ASGI side of the server: scopes, lifespan and per-stream cycles."""

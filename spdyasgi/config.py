@@ -1,0 +1,722 @@
+"""Every server setting in one place: validation, app loading, TLS, sockets, logging.
+
+Option names and defaults follow uvicorn where one exists, so users can switch servers
+without relearning flags; SPDY-specific knobs are documented in docs/settings.md.
+``Config(...)`` validates eagerly (a bad value raises ``ConfigError`` naming the option)
+and configures logging; ``load()`` does the expensive, failure-prone work (import the
+app, build the SSL context) so a supervisor can defer it to each worker process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import inspect
+import json
+import logging
+import logging.config
+import os
+import socket
+import ssl
+import stat
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from spdyasgi.importer import ImportFromStringError, import_from_string
+from spdyasgi.logging import TRACE_LOG_LEVEL
+
+__all__ = ["LOGGING_CONFIG", "LOG_LEVELS", "Config", "ConfigError"]
+
+LoopSetupType = Literal["auto", "asyncio", "uvloop", "none"]
+HTTP1Type = Literal["auto", "h11", "httptools"]
+LifespanType = Literal["auto", "on", "off"]
+InterfaceType = Literal["auto", "asgi3", "asgi2"]
+
+LOG_LEVELS: dict[str, int] = {
+    "critical": logging.CRITICAL,
+    "error": logging.ERROR,
+    "warning": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+    "trace": TRACE_LOG_LEVEL,
+}
+LOOP_CHOICES = ("auto", "asyncio", "uvloop", "none")
+HTTP1_CHOICES = ("auto", "h11", "httptools")
+LIFESPAN_CHOICES = ("auto", "on", "off")
+INTERFACE_CHOICES = ("auto", "asgi3", "asgi2")
+SPDY_VERSIONS = ("3.1", "3")
+MAX_WINDOW = 2**31 - 1
+MIN_WINDOW = 65536
+MAX_CONTROL_FRAME = 2**24 - 1  # SPDY frame length is a 24-bit field
+
+HTTP1_CLASSES = {
+    "h11": "spdyasgi.protocols.http11:H11Protocol",
+    "httptools": "spdyasgi.protocols.httptools_impl:HttpToolsProtocol",
+}
+LIFESPAN_CLASSES = {
+    "auto": "spdyasgi.asgi.lifespan:LifespanOn",
+    "on": "spdyasgi.asgi.lifespan:LifespanOn",
+    "off": "spdyasgi.asgi.lifespan:LifespanOff",
+}
+
+LOGGING_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "default": {
+            "()": "spdyasgi.logging.DefaultFormatter",
+            "fmt": "%(levelprefix)s %(message)s",
+            "use_colors": None,
+        },
+        "access": {
+            "()": "spdyasgi.logging.AccessFormatter",
+            "fmt": "%(levelprefix)s %(message)s",
+            "use_colors": None,
+        },
+    },
+    "handlers": {
+        "default": {
+            "formatter": "default",
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+        },
+        "access": {
+            "formatter": "access",
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+        },
+    },
+    "loggers": {
+        "spdyasgi": {"handlers": ["default"], "level": "INFO", "propagate": False},
+        "spdyasgi.error": {"level": "INFO"},
+        "spdyasgi.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+    },
+}
+
+logger = logging.getLogger("spdyasgi.error")
+
+
+class ConfigError(ValueError):
+    """A setting has an invalid value; ``option`` is the ``Config`` keyword at fault."""
+
+    def __init__(self, option: str, message: str) -> None:
+        self.option = option
+        self.detail = message
+        super().__init__(f"Invalid value for option '{option}': {message}")
+
+
+def _check(ok: bool, option: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(option, message)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _as_list(value: str | Iterable[str] | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
+def _comma_tuple(value: str | Iterable[str]) -> tuple[str, ...]:
+    """Accept ``"a,b"`` as well as a sequence, for options also set from the CLI/env."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def load_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Parse a dotenv file and set variables that are not already in the environment.
+
+    Supports ``KEY=VALUE``, ``export KEY=VALUE``, ``#`` comments, and single or double
+    quoted values (double quotes understand ``\\n``, ``\\t``, ``\\"`` and ``\\\\``).
+    A tiny parser avoids a dependency for a feature most deployments never use.
+    """
+    values: dict[str, str] = {}
+    for lineno, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not key.replace("_", "").replace(".", "").isalnum():
+            raise ConfigError("env_file", f"{path}:{lineno}: expected KEY=VALUE, got {raw!r}")
+        values[key] = _parse_env_value(value.strip())
+    for key, value in values.items():
+        os.environ.setdefault(key, value)
+    return values
+
+
+def _parse_env_value(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] == "'":
+        return value[1:-1]
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        out: list[str] = []
+        escapes = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
+        body = value[1:-1]
+        i = 0
+        while i < len(body):
+            char = body[i]
+            if char == "\\" and i + 1 < len(body) and body[i + 1] in escapes:
+                out.append(escapes[body[i + 1]])
+                i += 2
+                continue
+            out.append(char)
+            i += 1
+        return "".join(out)
+    # Unquoted: an inline comment starts at " #".
+    hash_at = value.find(" #")
+    return (value[:hash_at] if hash_at >= 0 else value).strip()
+
+
+class Config:
+    """All settings of one server; see docs/settings.md for what each does."""
+
+    def __init__(
+        self,
+        app: Any,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        uds: str | None = None,
+        fd: int | None = None,
+        backlog: int = 2048,
+        loop: LoopSetupType = "auto",
+        http1: HTTP1Type | type[Any] = "auto",
+        lifespan: LifespanType = "auto",
+        interface: InterfaceType = "auto",
+        env_file: str | os.PathLike[str] | None = None,
+        log_config: dict[str, Any] | str | os.PathLike[str] | None = LOGGING_CONFIG,
+        log_level: str | int | None = None,
+        access_log: bool = True,
+        access_log_format: str | None = None,
+        use_colors: bool | None = None,
+        workers: int | None = None,
+        reload: bool = False,
+        reload_dirs: list[str] | str | None = None,
+        reload_includes: list[str] | str | None = None,
+        reload_excludes: list[str] | str | None = None,
+        reload_delay: float = 0.25,
+        proxy_headers: bool = True,
+        forwarded_allow_ips: list[str] | str | None = None,
+        root_path: str = "",
+        limit_concurrency: int | None = None,
+        limit_max_requests: int | None = None,
+        timeout_keep_alive: float = 5,
+        timeout_graceful_shutdown: float | None = None,
+        timeout_notify: float = 30,
+        callback_notify: Callable[..., Awaitable[None]] | None = None,
+        server_header: bool = True,
+        date_header: bool = True,
+        headers: Sequence[str | tuple[str, str]] | None = None,
+        factory: bool = False,
+        app_dir: str | None = ".",
+        ssl_keyfile: str | os.PathLike[str] | None = None,
+        ssl_certfile: str | os.PathLike[str] | None = None,
+        ssl_keyfile_password: str | None = None,
+        ssl_version: int = ssl.PROTOCOL_TLS_SERVER,
+        ssl_cert_reqs: int = ssl.CERT_NONE,
+        ssl_ca_certs: str | os.PathLike[str] | None = None,
+        ssl_ciphers: str = "TLSv1",
+        self_signed: bool = False,
+        # SPDY
+        spdy_versions: Sequence[str] | str = ("3.1", "3"),
+        alpn_protocols: Sequence[str] | str = ("spdy/3.1", "spdy/3", "http/1.1"),
+        cleartext_spdy_version: str = "3.1",
+        max_concurrent_streams: int = 256,
+        initial_window_size: int = 262144,
+        session_window_size: int = 4194304,
+        header_compression_level: int = -1,
+        max_header_size: int = 65536,
+        max_header_count: int = 128,
+        max_frame_size: int = 65536,
+        limit_request_body: int | None = None,
+        max_pending_output: int = 1048576,
+        ping_interval: float | None = None,
+        ping_timeout: float = 20.0,
+        timeout_receive: float = 30.0,
+        timeout_idle: float = 300.0,
+        timeout_handshake: float = 10.0,
+    ) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.uds = uds
+        self.fd = fd
+        self.backlog = backlog
+        self.loop = loop
+        self.http1 = http1
+        self.lifespan = lifespan
+        self.interface = interface
+        self.env_file = env_file
+        self.log_config = log_config
+        self.log_level = log_level
+        self.access_log = access_log
+        self.access_log_format = access_log_format
+        self.use_colors = use_colors
+        self.reload = reload
+        self.reload_delay = reload_delay
+        self.proxy_headers = proxy_headers
+        self.root_path = root_path
+        self.limit_concurrency = limit_concurrency
+        self.limit_max_requests = limit_max_requests
+        self.timeout_keep_alive = timeout_keep_alive
+        self.timeout_graceful_shutdown = timeout_graceful_shutdown
+        self.timeout_notify = timeout_notify
+        self.callback_notify = callback_notify
+        self.server_header = server_header
+        self.date_header = date_header
+        self.factory = factory
+        self.app_dir = app_dir
+        self.ssl_keyfile = ssl_keyfile
+        self.ssl_certfile = ssl_certfile
+        self.ssl_keyfile_password = ssl_keyfile_password
+        self.ssl_version = ssl_version
+        self.ssl_cert_reqs = ssl_cert_reqs
+        self.ssl_ca_certs = ssl_ca_certs
+        self.ssl_ciphers = ssl_ciphers
+        self.self_signed = self_signed
+        self.spdy_versions = _comma_tuple(spdy_versions)
+        self.alpn_protocols = _comma_tuple(alpn_protocols)
+        self.cleartext_spdy_version = cleartext_spdy_version
+        self.max_concurrent_streams = max_concurrent_streams
+        self.initial_window_size = initial_window_size
+        self.session_window_size = session_window_size
+        self.header_compression_level = header_compression_level
+        self.max_header_size = max_header_size
+        self.max_header_count = max_header_count
+        self.max_frame_size = max_frame_size
+        self.limit_request_body = limit_request_body
+        self.max_pending_output = max_pending_output
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.timeout_receive = timeout_receive
+        self.timeout_idle = timeout_idle
+        self.timeout_handshake = timeout_handshake
+
+        self.reload_dirs = [str(d) for d in _as_list(reload_dirs)]
+        self.reload_includes = _as_list(reload_includes)
+        self.reload_excludes = _as_list(reload_excludes)
+        self.headers: list[tuple[str, str]] = self._parse_headers(headers)
+        self.workers = self._resolve_workers(workers)
+        if forwarded_allow_ips is None:
+            forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+        self.forwarded_allow_ips: list[str] = list(_comma_tuple(forwarded_allow_ips))
+
+        self.loaded = False
+        self.loaded_app: Any = None
+        self.ssl: ssl.SSLContext | None = None
+        self.encoded_headers: list[tuple[bytes, bytes]] = []
+        self._http_protocol_class: type[Any] | None = None
+        self._lifespan_class: type[Any] | None = None
+
+        self._validate()
+        if env_file is not None:
+            if not os.path.isfile(env_file):
+                raise ConfigError("env_file", f"{env_file!s} is not a file")
+            load_env_file(env_file)
+        self.configure_logging()
+        if self.reload and not self.reload_dirs:
+            self.reload_dirs = [os.getcwd()]
+        if self.reload and self.workers > 1:
+            logger.warning("Setting both 'reload' and 'workers' is unsupported: using reload.")
+
+    # -- validation ---------------------------------------------------------------
+
+    @staticmethod
+    def _parse_headers(headers: Sequence[str | tuple[str, str]] | None) -> list[tuple[str, str]]:
+        parsed: list[tuple[str, str]] = []
+        for item in headers or ():
+            if isinstance(item, str):
+                name, sep, value = item.partition(":")
+                _check(bool(sep), "headers", f"{item!r} is not in NAME:VALUE form")
+            else:
+                _check(len(item) == 2, "headers", f"{item!r} is not a (name, value) pair")
+                name, value = item
+            name, value = name.strip(), value.strip()
+            _check(_valid_token(name), "headers", f"{name!r} is not a valid header name")
+            _check(
+                "\r" not in value and "\n" not in value and "\0" not in value,
+                "headers",
+                f"the value of {name!r} contains a line break or NUL",
+            )
+            parsed.append((name, value))
+        return parsed
+
+    @staticmethod
+    def _resolve_workers(workers: int | None) -> int:
+        if workers is None:
+            env = os.environ.get("WEB_CONCURRENCY")
+            if env is None:
+                return 1
+            _check(env.strip().isdigit(), "workers", f"WEB_CONCURRENCY={env!r} is not an integer")
+            workers = int(env)
+        _check(_is_int(workers) and workers >= 1, "workers", f"{workers!r} must be an integer >= 1")
+        return workers
+
+    def _validate(self) -> None:
+        def int_range(name: str, lo: int, hi: int | None = None, optional: bool = False) -> None:
+            value = getattr(self, name)
+            if optional and value is None:
+                return
+            ok = _is_int(value) and value >= lo and (hi is None or value <= hi)
+            bounds = f">= {lo}" if hi is None else f"between {lo} and {hi}"
+            _check(ok, name, f"{value!r} must be an integer {bounds}")
+
+        def positive(name: str, optional: bool = False, allow_zero: bool = False) -> None:
+            value = getattr(self, name)
+            if optional and value is None:
+                return
+            ok = _is_number(value) and (value >= 0 if allow_zero else value > 0)
+            _check(ok, name, f"{value!r} must be a number {'>=' if allow_zero else '>'} 0")
+
+        def choice(name: str, choices: Sequence[str]) -> None:
+            value = getattr(self, name)
+            _check(value in choices, name, f"{value!r} is not one of {', '.join(choices)}")
+
+        _check(isinstance(self.host, str) and bool(self.host), "host", "must be a non-empty string")
+        int_range("port", 0, 65535)
+        int_range("fd", 0, optional=True)
+        int_range("backlog", 1)
+        _check(self.uds is None or self.fd is None, "uds", "'uds' and 'fd' are mutually exclusive")
+        choice("loop", LOOP_CHOICES)
+        if not inspect.isclass(self.http1):
+            choice("http1", HTTP1_CHOICES)
+        choice("lifespan", LIFESPAN_CHOICES)
+        choice("interface", INTERFACE_CHOICES)
+        if self.log_level is not None and not _is_int(self.log_level):
+            level = str(self.log_level).lower()
+            choice_ok = level in LOG_LEVELS
+            _check(
+                choice_ok, "log_level", f"{self.log_level!r} is not one of {', '.join(LOG_LEVELS)}"
+            )
+        positive("reload_delay", allow_zero=True)
+        int_range("limit_concurrency", 1, optional=True)
+        int_range("limit_max_requests", 1, optional=True)
+        positive("timeout_keep_alive", allow_zero=True)
+        positive("timeout_graceful_shutdown", optional=True, allow_zero=True)
+        positive("timeout_notify")
+        _check(
+            self.root_path == "" or self.root_path.startswith("/"),
+            "root_path",
+            f"{self.root_path!r} must be empty or start with '/'",
+        )
+        _check(
+            not self.root_path.endswith("/") or self.root_path == "",
+            "root_path",
+            f"{self.root_path!r} must not end with '/'",
+        )
+        if self.ssl_keyfile is not None:
+            _check(self.ssl_certfile is not None, "ssl_keyfile", "needs 'ssl_certfile' as well")
+        if self.self_signed:
+            _check(
+                self.ssl_certfile is None,
+                "self_signed",
+                "cannot be combined with 'ssl_certfile'",
+            )
+        _check(
+            self.ssl_cert_reqs in (ssl.CERT_NONE, ssl.CERT_OPTIONAL, ssl.CERT_REQUIRED),
+            "ssl_cert_reqs",
+            f"{self.ssl_cert_reqs!r} must be 0 (none), 1 (optional) or 2 (required)",
+        )
+
+        _check(bool(self.spdy_versions), "spdy_versions", "at least one version is needed")
+        for version in self.spdy_versions:
+            _check(
+                version in SPDY_VERSIONS,
+                "spdy_versions",
+                f"{version!r} is not one of {', '.join(SPDY_VERSIONS)}",
+            )
+        for proto in self.alpn_protocols:
+            ok = proto.isascii() and 0 < len(proto) <= 255
+            _check(ok, "alpn_protocols", f"{proto!r} is not a valid ALPN protocol id")
+        choice("cleartext_spdy_version", SPDY_VERSIONS)
+        int_range("max_concurrent_streams", 1, MAX_WINDOW)
+        int_range("initial_window_size", MIN_WINDOW, MAX_WINDOW)
+        int_range("session_window_size", MIN_WINDOW, MAX_WINDOW)
+        int_range("header_compression_level", -1, 9)
+        int_range("max_header_size", 1)
+        int_range("max_header_count", 1)
+        int_range("max_frame_size", 1024, MAX_CONTROL_FRAME)
+        int_range("limit_request_body", 0, optional=True)
+        int_range("max_pending_output", 1)
+        positive("ping_interval", optional=True)
+        positive("ping_timeout")
+        positive("timeout_receive")
+        positive("timeout_idle")
+        positive("timeout_handshake")
+
+    # -- derived properties -------------------------------------------------------
+
+    @property
+    def is_ssl(self) -> bool:
+        return bool(self.ssl_certfile or self.self_signed)
+
+    @property
+    def use_subprocess(self) -> bool:
+        """Reload and workers run the app in child processes, which must re-import it."""
+        return (self.reload or self.workers > 1) and isinstance(self.app, str)
+
+    @property
+    def should_reload(self) -> bool:
+        return isinstance(self.app, str) and self.reload
+
+    @property
+    def asgi_version(self) -> Literal["2.0", "3.0"]:
+        return "2.0" if self.interface == "asgi2" else "3.0"
+
+    @property
+    def http_protocol_class(self) -> type[Any]:
+        """The HTTP/1.1 protocol class chosen by ``http1`` (imported on first use)."""
+        if self._http_protocol_class is None:
+            if inspect.isclass(self.http1):
+                self._http_protocol_class = self.http1
+            else:
+                choice = self.http1
+                if choice == "auto":
+                    choice = "httptools" if _module_available("httptools") else "h11"
+                self._http_protocol_class = import_from_string(HTTP1_CLASSES[str(choice)])
+        assert self._http_protocol_class is not None
+        return self._http_protocol_class
+
+    @property
+    def lifespan_class(self) -> type[Any]:
+        """``LifespanOn`` for auto/on (it honours ``lifespan`` itself), else ``LifespanOff``."""
+        if self._lifespan_class is None:
+            self._lifespan_class = import_from_string(LIFESPAN_CLASSES[self.lifespan])
+        assert self._lifespan_class is not None
+        return self._lifespan_class
+
+    # -- logging ------------------------------------------------------------------
+
+    def configure_logging(self) -> None:
+        """Apply ``log_config`` (dict, .json, .yaml/.yml or .ini), then level and access log."""
+        logging.addLevelName(TRACE_LOG_LEVEL, "TRACE")
+        if self.log_config is not None:
+            if isinstance(self.log_config, dict):
+                log_config = copy.deepcopy(self.log_config)
+                if self.use_colors in (True, False):
+                    for name in ("default", "access"):
+                        formatter = log_config.get("formatters", {}).get(name)
+                        if isinstance(formatter, dict) and "use_colors" in formatter:
+                            formatter["use_colors"] = self.use_colors
+                logging.config.dictConfig(log_config)
+            else:
+                path = os.fspath(self.log_config)
+                if not os.path.isfile(path):
+                    raise ConfigError("log_config", f"{path} is not a file")
+                suffix = Path(path).suffix.lower()
+                if suffix == ".json":
+                    with open(path, encoding="utf-8") as f:
+                        logging.config.dictConfig(json.load(f))
+                elif suffix in (".yaml", ".yml"):
+                    try:
+                        import yaml
+                    except ImportError as exc:
+                        raise ConfigError(
+                            "log_config", f"{path}: YAML needs PyYAML (pip install PyYAML)"
+                        ) from exc
+                    with open(path, encoding="utf-8") as f:
+                        logging.config.dictConfig(yaml.safe_load(f))
+                else:
+                    logging.config.fileConfig(path, disable_existing_loggers=False)
+
+        if self.log_level is not None:
+            level = (
+                self.log_level
+                if isinstance(self.log_level, int)
+                else LOG_LEVELS[self.log_level.lower()]
+            )
+            for name in ("spdyasgi", "spdyasgi.error", "spdyasgi.access"):
+                logging.getLogger(name).setLevel(level)
+        if not self.access_log:
+            access = logging.getLogger("spdyasgi.access")
+            access.handlers = []
+            access.propagate = False
+
+    # -- loading --------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Build the SSL context, encode headers and import/wrap the app (idempotent)."""
+        if self.loaded:
+            return
+        self.ssl = self.create_ssl_context() if self.is_ssl else None
+        self.encoded_headers = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in self.headers
+        ]
+        self.loaded_app = self._load_app()
+        self.loaded = True
+
+    def _load_app(self) -> Any:
+        import_str = self.app if isinstance(self.app, str) else None
+        if import_str is not None and self.app_dir is not None:
+            app_dir = os.path.abspath(self.app_dir)
+            if app_dir not in sys.path:
+                sys.path.insert(0, app_dir)
+        try:
+            app = import_from_string(self.app)
+        except ImportFromStringError:
+            raise
+        except Exception as exc:
+            # The user's module itself failed: keep the traceback on __cause__, name the app.
+            raise ImportFromStringError(
+                f'Error while importing "{import_str}": {type(exc).__name__}: {exc}'
+            ) from exc
+
+        if self.factory:
+            try:
+                app = app()
+            except TypeError as exc:
+                raise ImportFromStringError(
+                    f'Error calling the app factory "{import_str or app!r}": {exc}'
+                ) from exc
+        elif import_str is not None and _looks_like_factory(app):
+            logger.warning(
+                'The app "%s" takes no arguments: is it a factory? Then pass --factory.',
+                import_str,
+            )
+        if not callable(app):
+            raise ImportFromStringError(
+                f'The app "{import_str or app!r}" is not callable (an ASGI app is expected).'
+            )
+
+        if self.interface == "asgi2":
+            from asgiref.compatibility import double_to_single_callable
+
+            app = double_to_single_callable(app)  # type: ignore[no-untyped-call]
+        elif self.interface == "auto":
+            from asgiref.compatibility import guarantee_single_callable
+
+            app = guarantee_single_callable(app)  # type: ignore[no-untyped-call]
+
+        if self.proxy_headers:
+            from spdyasgi.asgi.proxy_headers import ProxyHeadersMiddleware
+
+            app = ProxyHeadersMiddleware(app, trusted_hosts=self.forwarded_allow_ips)
+        return app
+
+    def create_ssl_context(self) -> ssl.SSLContext:
+        """A server context with the certificate, optional client-cert checks, and ALPN."""
+        certfile, keyfile = self.ssl_certfile, self.ssl_keyfile
+        if self.self_signed:
+            from spdyasgi._selfsigned import generate_self_signed
+
+            files = generate_self_signed()
+            certfile, keyfile = files.certfile, files.keyfile
+            logger.warning(
+                "Using an ephemeral self-signed certificate for localhost: "
+                "for development only, clients must skip verification (-k)."
+            )
+        assert certfile is not None
+        context = ssl.SSLContext(self.ssl_version)
+        context.load_cert_chain(certfile, keyfile, self.ssl_keyfile_password)
+        context.verify_mode = ssl.VerifyMode(self.ssl_cert_reqs)
+        if self.ssl_ca_certs:
+            context.load_verify_locations(self.ssl_ca_certs)
+        if self.ssl_ciphers:
+            context.set_ciphers(self.ssl_ciphers)
+        if self.alpn_protocols:
+            context.set_alpn_protocols(list(self.alpn_protocols))
+        return context
+
+    # -- event loop and sockets -----------------------------------------------------
+
+    def get_loop_factory(self) -> Callable[[], asyncio.AbstractEventLoop] | None:
+        """The loop constructor for ``asyncio.Runner(loop_factory=...)`` (None = default)."""
+        if self.loop == "none":
+            return None
+        if self.loop == "uvloop" or (self.loop == "auto" and _module_available("uvloop")):
+            import uvloop
+
+            factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+            return factory
+        return asyncio.new_event_loop
+
+    def setup_event_loop(self) -> None:
+        """Install uvloop's policy when chosen (or auto and installed); asyncio otherwise."""
+        if self.loop == "none":
+            return
+        if self.loop == "uvloop" or (self.loop == "auto" and _module_available("uvloop")):
+            import uvloop
+
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        else:
+            asyncio.set_event_loop_policy(None)
+
+    def bind_socket(self) -> socket.socket:
+        """Create and bind the listening socket (TCP, Unix domain, or an inherited fd).
+
+        The socket is inheritable and already listening so supervisors can hand it to
+        worker processes.
+        """
+        if self.uds is not None:
+            path = self.uds
+            if os.path.exists(path) and stat.S_ISSOCK(os.stat(path).st_mode):
+                os.unlink(path)  # a stale socket from a previous run
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.bind(path)
+                os.chmod(path, 0o666)
+            except OSError:
+                sock.close()
+                raise
+            where = f"unix socket {path}"
+        elif self.fd is not None:
+            sock = socket.socket(fileno=self.fd)
+            where = f"file descriptor {self.fd}"
+        else:
+            host = self.host.strip("[]")
+            infos = socket.getaddrinfo(
+                host, self.port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
+            )
+            family, socktype, proto, _, sockaddr = infos[0]
+            sock = socket.socket(family, socktype, proto)
+            try:
+                if sys.platform != "win32":
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(sockaddr)
+            except OSError as exc:
+                sock.close()
+                raise OSError(
+                    exc.errno, f"could not bind on {self.host}:{self.port}: {exc.strerror}"
+                ) from exc
+            where = f"{self.host}:{sock.getsockname()[1]}"
+        sock.listen(self.backlog)
+        sock.set_inheritable(True)
+        logger.debug("Bound %s", where)
+        return sock
+
+
+def _valid_token(name: str) -> bool:
+    allowed = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    return bool(name) and all(c in allowed for c in name)
+
+
+def _module_available(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _looks_like_factory(app: Any) -> bool:
+    """A plain function with no parameters cannot be an ASGI app; it is likely a factory."""
+    if not inspect.isfunction(app):
+        return False
+    try:
+        return len(inspect.signature(app).parameters) == 0
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,1 @@
+"""asyncio protocols: one object per connection (HTTP/1.1, SPDY, and the sniffer)."""

@@ -1,0 +1,749 @@
+"""The asyncio side of a SPDY session: transport, timers, write scheduling, backpressure.
+
+One `SpdyProtocol` per connection owns a sans-IO engine. Reads go straight into
+`engine.receive_data()`; events become `StreamCycle` calls. Writes are coalesced: every
+frame produced during one loop iteration leaves in a single `transport.write`.
+
+Sending DATA: a body that fits the windows and finds no other stream waiting goes out at
+once. Otherwise it joins the scheduler, which cuts DATA into frames (16 KiB when several
+streams compete, larger when one is alone), serves the numerically lowest priority first
+and rotates round-robin within a priority, and parks streams whose window is exhausted
+until a WINDOW_UPDATE or SETTINGS reopens it. The transport's high-water mark
+(`max_pending_output`) bounds what one session buffers; while it is exceeded the
+scheduler stops and `send()` callers wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import Any
+
+from spdyasgi.access_log import AccessLogger
+from spdyasgi.asgi.scope import addresses, connection_scope, http_scope
+from spdyasgi.exceptions import ClientDisconnected
+from spdyasgi.protocols.spdy_stream import StreamCycle
+from spdyasgi.spdy import (
+    Connection,
+    ConnectionConfig,
+    ConnectionTerminated,
+    DataReceived,
+    GoAwayReceived,
+    HeadersReceived,
+    Limits,
+    PingAcknowledged,
+    RequestReceived,
+    RequestRejected,
+    SessionStatus,
+    SettingsReceived,
+    StreamReset,
+    StreamStatus,
+    Version,
+    WindowUpdated,
+)
+from spdyasgi.spdy.exceptions import LocalProtocolError, StreamClosedError
+
+__all__ = ["SpdyProtocol"]
+
+logger = logging.getLogger("spdyasgi.error")
+
+_SMALL_FRAME = 16 * 1024
+_LARGE_FRAME = 128 * 1024
+_FLUSH_THRESHOLD = 256 * 1024
+_VERSION_HEADER = (b":version", b"HTTP/1.1")
+_STATUS_CACHE = {code: str(code).encode() for code in range(100, 600)}
+_STATUS_200 = (b":status", b"200")
+_PUSH_STATUS = (b":status", b"200")
+_ACCESS_LOGGERS: dict[int, AccessLogger] = {}
+
+
+def _status_name(status: int) -> str:
+    try:
+        return StreamStatus(status).name
+    except ValueError:
+        return str(status)
+
+
+def _access_logger(config: Any) -> AccessLogger:
+    key = id(config)
+    access = _ACCESS_LOGGERS.get(key)
+    if access is None:
+        access = _ACCESS_LOGGERS[key] = AccessLogger(config)
+    return access
+
+
+class _Outbound:
+    """Body bytes of one stream waiting for windows or for the transport."""
+
+    __slots__ = ("chunks", "cycle", "end", "priority", "waiter")
+
+    def __init__(self, cycle: StreamCycle, priority: int):
+        self.cycle = cycle
+        self.priority = priority
+        self.chunks: deque[memoryview] = deque()
+        self.end = False
+        self.waiter: asyncio.Future[None] | None = None
+
+
+class SpdyProtocol(asyncio.Protocol):
+    """A server-side SPDY/3 or SPDY/3.1 session serving one ASGI app."""
+
+    def __init__(
+        self,
+        config: Any,
+        server_state: Any,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        version: Version = Version.SPDY31,
+    ) -> None:
+        self.config = config
+        self.server_state = server_state
+        self.app_state = app_state
+        self.app = config.loaded_app
+        self.loop = _loop or asyncio.get_event_loop()
+        self.version = version
+        self.protocol_name = version.alpn
+        self.engine = Connection(
+            ConnectionConfig(
+                client_side=False,
+                version=version,
+                max_concurrent_streams=config.max_concurrent_streams,
+                initial_window_size=config.initial_window_size,
+                session_window_size=config.session_window_size,
+                header_compression_level=config.header_compression_level,
+                limits=Limits(
+                    max_frame_size=config.max_frame_size,
+                    max_header_block_size=config.max_header_size,
+                    max_header_count=config.max_header_count,
+                ),
+                clock=self.loop.time,
+            )
+        )
+        self.access = _access_logger(config)
+        self.transport: asyncio.Transport | None = None
+        self.cycles: dict[int, StreamCycle] = {}
+        self._replied: set[int] = set()
+        self._outbound: dict[int, _Outbound] = {}
+        self._ready: list[deque[_Outbound]] = [deque() for _ in range(8)]
+        self._ready_count = 0
+        self._stalled: dict[int, _Outbound] = {}
+        self._write_paused = False
+        self._unflushed = 0
+        self._flush_handle: asyncio.Handle | None = None
+        self._closed = False
+        self._shutting_down = False
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._receive_timer: asyncio.TimerHandle | None = None
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self._ping_deadline: asyncio.TimerHandle | None = None
+        self._base_scope: dict[str, Any] = {}
+        self._client: tuple[str, int] | None = None
+        self._peer = "-"
+        self._high_water = max(65536, int(config.max_pending_output))
+
+    # ------------------------------------------------------------- connection
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.server_state.connections.add(self)
+        server, client = addresses(transport)
+        self._client = client
+        self._peer = f"{client[0]}:{client[1]}" if client else "-"
+        scheme = "https" if transport.get_extra_info("sslcontext") is not None else "http"
+        self._base_scope = connection_scope(
+            scheme=scheme,
+            server=server,
+            client=client,
+            root_path=self.config.root_path,
+            extensions={
+                "http.response.push": {},
+                "http.response.trailers": {},
+                "http.response.pathsend": {},
+                "spdy": {"version": self.version.value},
+            },
+        )
+        transport.set_write_buffer_limits(  # type: ignore[attr-defined]
+            high=self._high_water, low=self._high_water // 4
+        )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s - SPDY session (%s) started", self._peer, self.protocol_name)
+        self.engine.initiate_connection()
+        self._flush()
+        self._arm_idle_timer()
+        if self.config.ping_interval:
+            self._ping_timer = self.loop.call_later(self.config.ping_interval, self._send_ping)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self.server_state.connections.discard(self)
+        for timer in (self._idle_timer, self._receive_timer, self._ping_timer,
+                      self._ping_deadline, self._flush_handle):
+            if timer is not None:
+                timer.cancel()
+        for cycle in list(self.cycles.values()):
+            cycle.disconnect()
+        for outbound in list(self._outbound.values()):
+            self._release(outbound)
+        self._outbound.clear()
+        self._stalled.clear()
+        for level in self._ready:
+            level.clear()
+        self._ready_count = 0
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s - SPDY session closed", self._peer)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._ready_count:
+            self._pump()
+        self._flush()
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            events = self.engine.receive_data(data)
+        except Exception:  # pragma: no cover - an engine bug must not kill the server
+            logger.exception("%s - internal error in the SPDY engine", self._peer)
+            self.engine.close_connection(SessionStatus.INTERNAL_ERROR)
+            self._flush()
+            self._close()
+            return
+        for event in events:
+            if isinstance(event, RequestReceived):
+                self._on_request(event)
+            elif isinstance(event, DataReceived):
+                cycle = self.cycles.get(event.stream_id)
+                if cycle is not None:
+                    cycle.body_received(event.data, event.end_stream)
+                    self._check_body_limit(cycle)
+                else:
+                    self.engine.acknowledge_received_data(event.stream_id, len(event.data))
+            elif isinstance(event, WindowUpdated):
+                self._on_window(event.stream_id)
+            elif isinstance(event, StreamReset):
+                self._on_reset(event)
+            elif isinstance(event, HeadersReceived):
+                if event.end_stream:
+                    cycle = self.cycles.get(event.stream_id)
+                    if cycle is not None:
+                        cycle.body_received(b"", True)
+            elif isinstance(event, RequestRejected):
+                self._on_rejected(event)
+            elif isinstance(event, SettingsReceived):
+                self._on_window(0)
+            elif isinstance(event, PingAcknowledged):
+                if self._ping_deadline is not None:
+                    self._ping_deadline.cancel()
+                    self._ping_deadline = None
+            elif isinstance(event, GoAwayReceived):
+                logger.debug("%s - client sent GOAWAY (last good %d)", self._peer,
+                             event.last_good_stream_id)
+            elif isinstance(event, ConnectionTerminated):
+                logger.warning("%s - closing SPDY session: %s", self._peer, event.reason)
+                self._flush(force=True)
+                self._close()
+                return
+        self._flush()
+        self._arm_receive_timer()
+        if not self.cycles and self._idle_timer is None:
+            self._arm_idle_timer()
+
+    # --------------------------------------------------------------- requests
+
+    def _on_request(self, event: RequestReceived) -> None:
+        stream_id = event.stream_id
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        state = self.server_state
+        limit = self.config.limit_concurrency
+        if limit is not None and len(state.connections) + len(state.tasks) >= limit:
+            self._reply_error(stream_id, 503, b"Service Unavailable")
+            return
+        method = b"GET"
+        target = b"/"
+        host = b""
+        version = "1.1"
+        headers: list[tuple[bytes, bytes]] = []
+        cookies: list[bytes] | None = None
+        for name, value in event.headers:
+            if name[0] == 58:  # ":"
+                if name == b":method":
+                    method = value
+                elif name == b":path":
+                    target = value
+                elif name == b":host":
+                    host = value
+                elif name == b":version":
+                    version = value[5:].decode("latin-1") if value.startswith(b"HTTP/") else "1.1"
+            elif name == b"cookie":
+                if cookies is None:
+                    cookies = [value]
+                else:
+                    cookies.append(value)
+            else:
+                headers.append((name, value))
+        headers.insert(0, (b"host", host))
+        if cookies is not None:
+            headers.append((b"cookie", b"; ".join(cookies)))
+        scope = http_scope(self._base_scope, method.decode("latin-1"), target, headers,
+                           self.app_state, version)
+        extensions = scope["extensions"] = dict(scope["extensions"])
+        extensions["spdy"] = {"version": self.version.value, "stream_id": stream_id,
+                              "priority": event.priority}
+        cycle = StreamCycle(self, stream_id, scope, not event.end_stream)
+        self._start(cycle, event.priority)
+
+    def _start(self, cycle: StreamCycle, priority: int) -> None:
+        self.cycles[cycle.stream_id] = cycle
+        self._outbound[cycle.stream_id] = _Outbound(cycle, priority)
+        self.server_state.total_requests += 1
+        task = self.loop.create_task(cycle.run_asgi(self.app))
+        tasks = self.server_state.tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def _reply_error(self, stream_id: int, status: int, reason: bytes) -> None:
+        try:
+            self.engine.send_response(
+                stream_id,
+                [(b":status", _STATUS_CACHE[status]), _VERSION_HEADER,
+                 (b"content-type", b"text/plain; charset=utf-8"),
+                 (b"content-length", str(len(reason)).encode())],
+            )
+            self.engine.send_data(stream_id, reason, end_stream=True)
+        except LocalProtocolError:  # pragma: no cover - the stream died meanwhile
+            pass
+
+    def _check_body_limit(self, cycle: StreamCycle) -> None:
+        limit = self.config.limit_request_body
+        if limit is None:
+            return
+        received = self.engine.streams.get(cycle.stream_id)
+        total = received.received if received is not None else 0
+        if total <= limit:
+            return
+        logger.info("%s - stream %d: request body over limit_request_body (%d bytes)",
+                    self._peer, cycle.stream_id, limit)
+        if not cycle.response_started and cycle.stream_id not in self._replied:
+            cycle.response_started = cycle.response_complete = True
+            cycle.status = 413
+            self._replied.add(cycle.stream_id)
+            self._reply_error(cycle.stream_id, 413, b"Request Entity Too Large")
+        self.engine.reset_stream(cycle.stream_id, StreamStatus.CANCEL)
+        self._stream_gone(cycle.stream_id)
+
+    def _on_reset(self, event: StreamReset) -> None:
+        if not event.remote:
+            logger.info("%s - stream %d reset (%s): %s", self._peer, event.stream_id,
+                        _status_name(event.status), event.reason)
+        self._stream_gone(event.stream_id)
+
+    def _on_rejected(self, event: RequestRejected) -> None:
+        logger.info("%s - stream %d: %d (%s)", self._peer, event.stream_id,
+                    event.http_status, event.reason)
+        self._stream_gone(event.stream_id)
+
+    def _stream_gone(self, stream_id: int) -> None:
+        cycle = self.cycles.get(stream_id)
+        if cycle is not None:
+            cycle.disconnect()
+        outbound = self._outbound.pop(stream_id, None)
+        if outbound is not None:
+            self._unschedule(outbound)
+            self._release(outbound)
+
+    def cycle_done(self, cycle: StreamCycle) -> None:
+        """The app task of `cycle` finished: log it and forget the stream's state."""
+        stream_id = cycle.stream_id
+        self.cycles.pop(stream_id, None)
+        self._replied.discard(stream_id)
+        outbound = self._outbound.get(stream_id)
+        if outbound is not None and not outbound.chunks:
+            del self._outbound[stream_id]
+        if cycle.body_bytes:
+            self.acknowledge(stream_id, cycle.body_bytes)
+            cycle.body_chunks.clear()
+            cycle.body_bytes = 0
+        stream = self.engine.streams.get(stream_id)
+        if stream is not None and stream.local_closed and not stream.remote_closed:
+            # The response is complete but the client is still sending a body nobody reads.
+            self.engine.reset_stream(stream_id, StreamStatus.CANCEL)
+        access = self.access
+        if access.enabled:
+            scope = cycle.scope
+            access.log(
+                client=self._client,
+                method=scope["method"],
+                path=scope["path"],
+                query=scope["query_string"],
+                protocol=self.protocol_name,
+                status=cycle.status or (499 if cycle.disconnected else 0),
+                bytes_sent=cycle.bytes_sent,
+                duration=time.monotonic() - cycle.start_time,
+                stream_id=stream_id,
+                request_headers=scope["headers"],
+                response_headers=cycle.response_headers,
+            )
+        self._schedule_flush()
+        if not self.cycles:
+            if self._shutting_down and not self._ready_count:
+                self._close_when_drained()
+            else:
+                self._arm_idle_timer()
+
+    # -------------------------------------------------------- cycle → session
+
+    def acknowledge(self, stream_id: int, size: int) -> None:
+        if not self._closed:
+            self.engine.acknowledge_received_data(stream_id, size)
+            self._schedule_flush()
+
+    def reply_sent(self, cycle: StreamCycle) -> bool:
+        return cycle.stream_id in self._replied
+
+    def start_response(self, cycle: StreamCycle, status: int,
+                       headers: list[tuple[bytes, bytes]], end_stream: bool) -> None:
+        if cycle.disconnected:
+            raise ClientDisconnected()
+        stream_id = cycle.stream_id
+        self._replied.add(stream_id)
+        if stream_id % 2 == 0:
+            self._start_push_response(cycle, status, headers, end_stream)
+            return
+        reply = [(b":status", _STATUS_CACHE.get(status) or str(status).encode()),
+                 _VERSION_HEADER]
+        reply.extend(headers)
+        reply.extend(self.server_state.default_headers)
+        try:
+            self.engine.send_response(stream_id, reply, end_stream=end_stream)
+        except StreamClosedError:
+            cycle.disconnect()
+            raise ClientDisconnected() from None
+        except LocalProtocolError as exc:
+            raise RuntimeError(f"invalid response headers: {exc}") from None
+        self._schedule_flush()
+
+    def _start_push_response(self, cycle: StreamCycle, status: int,
+                             headers: list[tuple[bytes, bytes]], end_stream: bool) -> None:
+        if status != 200:
+            # The SYN_STREAM already promised 200; anything else is withdrawn.
+            self.engine.reset_stream(cycle.stream_id, StreamStatus.CANCEL)
+            self._stream_gone(cycle.stream_id)
+            raise ClientDisconnected()
+        extra = list(headers)
+        extra.extend(self.server_state.default_headers)
+        try:
+            self.engine.send_headers(cycle.stream_id, extra, end_stream=end_stream)
+        except StreamClosedError:
+            cycle.disconnect()
+            raise ClientDisconnected() from None
+        except LocalProtocolError as exc:
+            raise RuntimeError(f"invalid response headers: {exc}") from None
+        self._schedule_flush()
+
+    def send_trailers(self, cycle: StreamCycle, headers: list[tuple[bytes, bytes]]) -> None:
+        try:
+            self.engine.send_headers(cycle.stream_id, headers, end_stream=True)
+        except StreamClosedError:
+            cycle.disconnect()
+            raise ClientDisconnected() from None
+        self._schedule_flush()
+
+    def reset(self, cycle: StreamCycle, internal: bool = False) -> None:
+        status = StreamStatus.INTERNAL_ERROR if internal else StreamStatus.CANCEL
+        self.engine.reset_stream(cycle.stream_id, status)
+        self._stream_gone(cycle.stream_id)
+        self._schedule_flush()
+
+    def push(self, cycle: StreamCycle, path: str, headers: list[tuple[bytes, bytes]]) -> None:
+        """Open a pushed stream for `path` and run the app for it as a GET."""
+        if self._shutting_down or self._closed:
+            return
+        scope = cycle.scope
+        host = b""
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value
+                break
+        target = path.encode("utf-8")
+        promised = [
+            (b":scheme", scope["scheme"].encode()), (b":host", host), (b":path", target),
+            (b":method", b"GET"), _PUSH_STATUS, _VERSION_HEADER,
+        ]
+        try:
+            push_id = self.engine.push_stream(cycle.stream_id, promised)
+        except LocalProtocolError as exc:
+            raise RuntimeError(f"invalid push: {exc}") from None
+        if push_id is None:
+            return
+        request_headers = [(b"host", host)]
+        request_headers.extend((name.lower(), value) for name, value in headers
+                               if name.lower() != b"host")
+        push_scope = http_scope(self._base_scope, "GET", target, request_headers,
+                                self.app_state, scope["http_version"])
+        extensions = push_scope["extensions"] = dict(push_scope["extensions"])
+        extensions["spdy"] = {"version": self.version.value, "stream_id": push_id,
+                              "priority": self.engine.streams[push_id].priority,
+                              "associated_stream_id": cycle.stream_id}
+        push_cycle = StreamCycle(self, push_id, push_scope, False, push_path=path)
+        self._start(push_cycle, self.engine.streams[push_id].priority)
+        self._schedule_flush()
+
+    # ------------------------------------------------------------- DATA out
+
+    def send_body_nowait(self, cycle: StreamCycle, body: bytes, end_stream: bool) -> None:
+        """Queue body bytes without waiting (used for error replies)."""
+        outbound = self._outbound.get(cycle.stream_id)
+        if outbound is None or self._closed:
+            return
+        if body:
+            outbound.chunks.append(memoryview(body))
+        outbound.end = end_stream
+        self._schedule(outbound)
+
+    async def send_body(self, cycle: StreamCycle, body: bytes, end_stream: bool) -> None:
+        stream_id = cycle.stream_id
+        outbound = self._outbound.get(stream_id)
+        if outbound is None or cycle.disconnected or self._closed:
+            raise ClientDisconnected()
+        size = len(body)
+        if (
+            not outbound.chunks
+            and not self._ready_count
+            and not self._write_paused
+            and size <= _LARGE_FRAME
+        ):
+            engine = self.engine
+            try:
+                window = engine.local_flow_control_window(stream_id)
+                if size <= window or not size:
+                    engine.send_data(stream_id, body, end_stream=end_stream)
+                    self._unflushed += size
+                    if self._unflushed >= _FLUSH_THRESHOLD:
+                        # An app sending in a tight loop never yields: write now so the
+                        # transport can push back (pause_writing) before memory grows.
+                        self._flush()
+                    else:
+                        self._schedule_flush()
+                    return
+            except StreamClosedError:
+                cycle.disconnect()
+                raise ClientDisconnected() from None
+        if size:
+            outbound.chunks.append(memoryview(body))
+        outbound.end = end_stream
+        waiter = outbound.waiter = self.loop.create_future()
+        self._schedule(outbound)
+        self._pump()
+        if not waiter.done():
+            await waiter
+        if cycle.disconnected:
+            raise ClientDisconnected()
+
+    def _schedule(self, outbound: _Outbound) -> None:
+        stream_id = outbound.cycle.stream_id
+        if stream_id in self._stalled:
+            return
+        level = self._ready[outbound.priority]
+        if outbound not in level:
+            level.append(outbound)
+            self._ready_count += 1
+        self._schedule_flush()
+
+    def _unschedule(self, outbound: _Outbound) -> None:
+        level = self._ready[outbound.priority]
+        if outbound in level:
+            level.remove(outbound)
+            self._ready_count -= 1
+        self._stalled.pop(outbound.cycle.stream_id, None)
+
+    @staticmethod
+    def _release(outbound: _Outbound) -> None:
+        outbound.chunks.clear()
+        waiter = outbound.waiter
+        if waiter is not None:
+            outbound.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _on_window(self, stream_id: int) -> None:
+        if not self._stalled:
+            return
+        if stream_id == 0:
+            stalled = list(self._stalled.values())
+            self._stalled.clear()
+        else:
+            outbound = self._stalled.pop(stream_id, None)
+            if outbound is None:
+                return
+            stalled = [outbound]
+        for outbound in stalled:
+            self._schedule(outbound)
+        self._pump()
+
+    def _pump(self) -> None:
+        """Move queued body bytes into the engine while windows and the transport allow."""
+        if self._closed or self.transport is None:
+            return
+        engine = self.engine
+        transport = self.transport
+        budget = self._high_water - transport.get_write_buffer_size()
+        ready = self._ready
+        while budget > 0 and self._ready_count and not self._write_paused:
+            for level in ready:
+                if level:
+                    break
+            outbound = level.popleft()
+            self._ready_count -= 1
+            stream_id = outbound.cycle.stream_id
+            try:
+                window = engine.local_flow_control_window(stream_id)
+            except StreamClosedError:
+                self._outbound.pop(stream_id, None)
+                outbound.cycle.disconnect()
+                self._release(outbound)
+                continue
+            chunks = outbound.chunks
+            if chunks and window <= 0:
+                self._stalled[stream_id] = outbound
+                continue
+            frame = _LARGE_FRAME if not self._ready_count else _SMALL_FRAME
+            if chunks:
+                head = chunks[0]
+                size = min(len(head), window, frame, budget)
+                if size == len(head):
+                    chunks.popleft()
+                    data = head
+                else:
+                    data = head[:size]
+                    chunks[0] = head[size:]
+                last = not chunks
+                engine.send_data(stream_id, data, end_stream=last and outbound.end)
+                budget -= size
+            else:
+                last = True
+                if outbound.end:
+                    engine.send_data(stream_id, b"", end_stream=True)
+            if last:
+                self._release(outbound)
+                if outbound.cycle.response_complete and outbound.cycle.stream_id not in self.cycles:
+                    self._outbound.pop(stream_id, None)
+            else:
+                level.append(outbound)
+                self._ready_count += 1
+        if engine.has_output and not self._write_paused:
+            self._unflushed = 0
+            transport.write(engine.data_to_send())
+
+    # ---------------------------------------------------------------- output
+
+    def _schedule_flush(self) -> None:
+        if self._flush_handle is None and not self._closed:
+            self._flush_handle = self.loop.call_soon(self._flush)
+
+    def _flush(self, force: bool = False) -> None:
+        self._flush_handle = None
+        if self._ready_count and not self._write_paused:
+            self._pump()
+        if self._closed or self.transport is None:
+            return
+        engine = self.engine
+        if engine.has_output and (force or not self._write_paused or engine.terminated):
+            self._unflushed = 0
+            self.transport.write(engine.data_to_send())
+
+    def _close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def _close_when_drained(self) -> None:
+        self._flush(force=True)
+        self._close()
+
+    # --------------------------------------------------------------- timers
+
+    def _arm_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        timeout = self.config.timeout_idle
+        self._idle_timer = (
+            self.loop.call_later(timeout, self._on_idle) if timeout and not self._closed else None
+        )
+
+    def _on_idle(self) -> None:
+        self._idle_timer = None
+        if self.cycles or self._closed:
+            return
+        logger.debug("%s - SPDY session idle for %ss; GOAWAY", self._peer,
+                     self.config.timeout_idle)
+        self.engine.close_connection(SessionStatus.OK)
+        self._close_when_drained()
+
+    def _arm_receive_timer(self) -> None:
+        partial = bool(self.engine._inbuf)
+        timer = self._receive_timer
+        if partial and timer is None and self.config.timeout_receive:
+            self._receive_timer = self.loop.call_later(self.config.timeout_receive,
+                                                       self._on_receive_timeout)
+        elif not partial and timer is not None:
+            timer.cancel()
+            self._receive_timer = None
+
+    def _on_receive_timeout(self) -> None:
+        self._receive_timer = None
+        if self.engine._inbuf and not self._closed:
+            logger.info("%s - frame half-sent for over %ss; closing", self._peer,
+                        self.config.timeout_receive)
+            self.engine.close_connection(SessionStatus.PROTOCOL_ERROR)
+            self.force_close()
+
+    def _send_ping(self) -> None:
+        self._ping_timer = None
+        if self._closed:
+            return
+        self.engine.ping()
+        self._flush()
+        if self._ping_deadline is None:
+            self._ping_deadline = self.loop.call_later(self.config.ping_timeout,
+                                                       self._on_ping_timeout)
+        self._ping_timer = self.loop.call_later(self.config.ping_interval, self._send_ping)
+
+    def _on_ping_timeout(self) -> None:
+        self._ping_deadline = None
+        logger.info("%s - no PING reply within %ss; closing", self._peer,
+                    self.config.ping_timeout)
+        self.force_close()
+
+    # ---------------------------------------------------------- server hooks
+
+    def shutdown(self) -> None:
+        """Graceful: GOAWAY(OK, last good id); close once the open streams finish."""
+        if self._closed:
+            return
+        self._shutting_down = True
+        self.engine.close_connection(SessionStatus.OK)
+        if not self.cycles:
+            self._close_when_drained()
+        else:
+            self._flush(force=True)
+
+    def force_close(self) -> None:
+        """After the grace period: disconnect every cycle, RST CANCEL, close."""
+        if self._closed:
+            return
+        for stream_id, cycle in list(self.cycles.items()):
+            cycle.disconnect()
+            self.engine.reset_stream(stream_id, StreamStatus.CANCEL)
+            self._stream_gone(stream_id)
+        self.engine.close_connection(SessionStatus.OK)
+        self._flush(force=True)
+        if self.transport is not None:
+            self.transport.close()

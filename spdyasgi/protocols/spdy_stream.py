@@ -1,0 +1,279 @@
+"""One SPDY stream as one ASGI ``http`` cycle.
+
+The cycle knows ASGI messages, not frames: it asks its session (`SpdyProtocol`) to start
+a response, send body bytes (which waits for flow-control windows), push, send trailers or
+reset. Request body chunks are buffered as they arrive and acknowledged to the engine only
+when the application takes them through ``receive()``, so the peer's send window is the
+bound on what we buffer and a slow application slows only its own stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from spdyasgi.exceptions import ClientDisconnected
+
+if TYPE_CHECKING:
+    from spdyasgi.protocols.spdy import SpdyProtocol
+
+__all__ = ["StreamCycle"]
+
+logger = logging.getLogger("spdyasgi.error")
+
+Message = dict[str, Any]
+Headers = list[tuple[bytes, bytes]]
+
+_DISCONNECT: Message = {"type": "http.disconnect"}
+_EMPTY_BODY: Message = {"type": "http.request", "body": b"", "more_body": False}
+_NO_BODY_STATUS = frozenset({204, 304})
+_PATHSEND_CHUNK = 256 * 1024
+_STATUS_CACHE = {code: str(code).encode() for code in range(100, 600)}
+
+
+class StreamCycle:
+    """Request/response state of one stream; driven by the app task and the session."""
+
+    __slots__ = (
+        "body_bytes",
+        "body_chunks",
+        "bytes_sent",
+        "disconnected",
+        "is_head",
+        "more_body",
+        "protocol",
+        "push_path",
+        "request_done",
+        "response_complete",
+        "response_headers",
+        "response_started",
+        "scope",
+        "start_time",
+        "status",
+        "stream_id",
+        "trailers_expected",
+        "waiter",
+    )
+
+    def __init__(self, protocol: SpdyProtocol, stream_id: int, scope: dict[str, Any],
+                 more_body: bool, push_path: str | None = None):
+        self.protocol = protocol
+        self.stream_id = stream_id
+        self.scope = scope
+        self.more_body = more_body
+        self.body_chunks: deque[bytes] = deque()
+        self.body_bytes = 0
+        self.waiter: asyncio.Future[None] | None = None
+        self.disconnected = False
+        self.response_started = False
+        self.response_complete = False
+        self.trailers_expected = False
+        self.is_head = scope["method"] == "HEAD"
+        self.status = 0
+        self.response_headers: Headers = []
+        self.bytes_sent = 0
+        self.start_time = time.monotonic()
+        self.push_path = push_path
+        self.request_done = False
+
+    # ----------------------------------------------------------- from the session
+
+    def body_received(self, data: bytes, end_stream: bool) -> None:
+        if data:
+            self.body_chunks.append(data)
+            self.body_bytes += len(data)
+        if end_stream:
+            self.more_body = False
+        self._wake()
+
+    def disconnect(self) -> None:
+        """The stream or the connection is gone: `http.disconnect` comes next."""
+        if self.disconnected:
+            return
+        self.disconnected = True
+        if self.body_bytes:
+            # Buffered bytes nobody will read still hold session window: give it back.
+            self.protocol.acknowledge(self.stream_id, self.body_bytes)
+            self.body_chunks.clear()
+            self.body_bytes = 0
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # ----------------------------------------------------------- the application
+
+    async def run_asgi(self, app: Any) -> None:
+        try:
+            result = await app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError) and self.disconnected:
+                return
+            logger.error("Exception in ASGI application (stream %d)", self.stream_id,
+                         exc_info=exc)
+            self._fail()
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            if result is not None:
+                logger.error("ASGI callable returned a value instead of None: %r", result)
+            if not self.response_complete and not self.disconnected:
+                if not self.response_started:
+                    logger.error("ASGI callable returned without starting a response")
+                else:
+                    logger.error("ASGI callable returned without completing the response")
+                self._fail()
+        finally:
+            self.protocol.cycle_done(self)
+
+    def _fail(self) -> None:
+        if self.disconnected or self.response_complete:
+            return
+        if not self.response_started:
+            self.response_started = True
+            self.response_complete = True
+            self.status = 500
+            body = b"Internal Server Error"
+            self.bytes_sent = len(body)
+            self.protocol.start_response(
+                self, 500, [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", b"21")], end_stream=False)
+            self.protocol.send_body_nowait(self, body, end_stream=True)
+        else:
+            self.response_complete = True
+            self.protocol.reset(self, internal=True)
+
+    async def receive(self) -> Message:
+        while True:
+            if self.disconnected:
+                return _DISCONNECT
+            if self.body_chunks:
+                chunks = self.body_chunks
+                body = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+                chunks.clear()
+                self.body_bytes = 0
+                self.protocol.acknowledge(self.stream_id, len(body))
+                more = self.more_body
+                self.request_done = not more
+                return {"type": "http.request", "body": body, "more_body": more}
+            if not self.more_body:
+                if not self.request_done:
+                    self.request_done = True
+                    return _EMPTY_BODY
+                if self.response_complete:
+                    return _DISCONNECT
+            await self._wait()
+
+    async def _wait(self) -> None:
+        waiter = self.waiter = self.protocol.loop.create_future()
+        try:
+            await waiter
+        finally:
+            self.waiter = None
+
+    async def send(self, message: Message) -> None:
+        if self.disconnected:
+            raise ClientDisconnected()
+        kind = message["type"]
+        if not self.response_started:
+            if kind == "http.response.start":
+                self._response_start(message)
+                return
+            if kind == "http.response.push":
+                self._push(message)
+                return
+            raise RuntimeError(f"expected 'http.response.start', got {kind!r}")
+        if self.response_complete:
+            if kind == "http.response.trailers" and self.trailers_expected:
+                self.trailers_expected = False
+                self.protocol.send_trailers(self, list(message.get("headers", ())))
+                return
+            if kind == "http.response.push":
+                return  # the associated stream finished: nothing left to push onto
+            raise RuntimeError(f"unexpected {kind!r} after the response completed")
+        if kind == "http.response.body":
+            body = message.get("body", b"")
+            more = bool(message.get("more_body", False))
+            await self._send_body(body, more)
+        elif kind == "http.response.pathsend":
+            await self._pathsend(message["path"])
+        elif kind == "http.response.push":
+            self._push(message)
+        elif kind == "http.response.trailers":
+            raise RuntimeError("http.response.trailers before the body completed")
+        else:
+            raise RuntimeError(f"unexpected ASGI message {kind!r}")
+
+    def _response_start(self, message: Message) -> None:
+        self.response_started = True
+        self.status = status = int(message["status"])
+        self.response_headers = list(message.get("headers", ()))
+        self.trailers_expected = bool(message.get("trailers", False))
+        # The reply itself waits for the first body message, so a one-shot response
+        # leaves as SYN_REPLY(+FIN) in the same write as its DATA.
+        if self.is_head or status in _NO_BODY_STATUS or status < 200:
+            self.is_head = True
+
+    async def _send_body(self, body: bytes, more: bool) -> None:
+        end = not more
+        protocol = self.protocol
+        first = not self.bytes_sent and not protocol.reply_sent(self)
+        if self.is_head:
+            if first:
+                protocol.start_response(self, self.status, self.response_headers,
+                                        end_stream=end and not self.trailers_expected)
+            if end:
+                self._complete()
+            return
+        if first:
+            no_data = end and not body and not self.trailers_expected
+            protocol.start_response(self, self.status, self.response_headers,
+                                    end_stream=no_data)
+            if no_data:
+                self._complete()
+                return
+        fin = end and not self.trailers_expected
+        if body or fin:
+            self.bytes_sent += len(body)
+            await protocol.send_body(self, body, fin)
+        if end:
+            self._complete()
+
+    def _complete(self) -> None:
+        self.response_complete = True
+        self._wake()
+
+    async def _pathsend(self, path: str) -> None:
+        loop = self.protocol.loop
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if not self.protocol.reply_sent(self):
+                self.protocol.start_response(self, self.status, self.response_headers,
+                                             end_stream=False)
+            offset = 0
+            while True:
+                chunk = await loop.run_in_executor(None, os.pread, fd, _PATHSEND_CHUNK, offset)
+                if not chunk:
+                    break
+                offset += len(chunk)
+                self.bytes_sent += len(chunk)
+                await self.protocol.send_body(self, chunk, False)
+            await self.protocol.send_body(self, b"", not self.trailers_expected)
+            self._complete()
+        finally:
+            os.close(fd)
+
+    def _push(self, message: Message) -> None:
+        path = message["path"]
+        headers = list(message.get("headers", ()))
+        self.protocol.push(self, path, headers)
