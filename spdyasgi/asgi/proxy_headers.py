@@ -24,6 +24,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_CACHE_SIZE = 4096
+_FORWARDING = frozenset({b"x-forwarded-for", b"x-forwarded-proto", b"forwarded"})
 
 
 class TrustedHosts:
@@ -35,6 +37,7 @@ class TrustedHosts:
         self.always_trust = "*" in entries
         self.networks: list[_Network] = []
         self.literals: set[str] = set()
+        self._cache: dict[str, bool] = {}
         for entry in entries:
             if entry == "*":
                 continue
@@ -49,6 +52,17 @@ class TrustedHosts:
             return True
         if not isinstance(host, str):
             return False
+        # Parsing an address costs more than the rest of a request: remember answers.
+        cached = self._cache.get(host)
+        if cached is not None:
+            return cached
+        answer = self._lookup(host)
+        if len(self._cache) >= _CACHE_SIZE:
+            self._cache.clear()
+        self._cache[host] = answer
+        return answer
+
+    def _lookup(self, host: str) -> bool:
         if host in self.literals:
             return True
         try:
@@ -118,11 +132,16 @@ class ProxyHeadersMiddleware:
 
         headers: dict[bytes, bytes] = {}
         for name, value in scope.get("headers", ()):
-            name = bytes(name).lower()
+            if name not in _FORWARDING:
+                name = bytes(name).lower()  # ASGI names are lowercase; tolerate others
+                if name not in _FORWARDING:
+                    continue
             if name in headers:  # repeated header lines form one comma-separated list
                 headers[name] += b"," + bytes(value)
             else:
                 headers[name] = bytes(value)
+        if not headers:
+            return
 
         chain: list[str] = []
         proto: str | None = None

@@ -23,7 +23,10 @@ _UNPACK_UINT32 = _UINT32.unpack_from
 _VALID_NAME = re.compile(rb":?[\x21-\x39\x3b-\x40\x5b-\x7e]+").fullmatch
 # Outbound values: no NUL, CR or LF (NUL is our multi-value separator).
 _INVALID_VALUE = re.compile(rb"[\x00\r\n]").search
-_INVALID_INBOUND_VALUE = re.compile(rb"[\r\n]").search
+_NAME_CACHE_SIZE = 512
+#: Names already checked: inbound (valid as received) and outbound (raw → wire form).
+_KNOWN_VALID_NAMES: set[bytes] = set()
+_ENCODED_NAMES: dict[bytes, bytes] = {}
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -110,6 +113,7 @@ def parse_nv_block(raw: bytes, max_header_count: int = 128) -> Headers:
         )
     headers: Headers = []
     seen: set[bytes] = set()
+    known = _KNOWN_VALID_NAMES
     pos = 4
     for _ in range(count):
         if pos + 4 > total:
@@ -120,8 +124,13 @@ def parse_nv_block(raw: bytes, max_header_count: int = 128) -> Headers:
         if end + 4 > total:
             raise HeaderBlockError(StreamStatus.PROTOCOL_ERROR, "header name overruns the block")
         name = raw[pos:end]
-        if _VALID_NAME(name) is None:
-            raise HeaderBlockError(StreamStatus.PROTOCOL_ERROR, f"invalid header name {name!r}")
+        if name not in known:
+            if _VALID_NAME(name) is None:
+                raise HeaderBlockError(
+                    StreamStatus.PROTOCOL_ERROR, f"invalid header name {name!r}"
+                )
+            if len(known) < _NAME_CACHE_SIZE:
+                known.add(name)
         if name in seen:
             raise HeaderBlockError(StreamStatus.PROTOCOL_ERROR, f"duplicate header name {name!r}")
         seen.add(name)
@@ -132,22 +141,18 @@ def parse_nv_block(raw: bytes, max_header_count: int = 128) -> Headers:
             raise HeaderBlockError(StreamStatus.PROTOCOL_ERROR, "header value overruns the block")
         value = raw[pos:end]
         pos = end
+        if b"\r" in value or b"\n" in value:
+            raise HeaderBlockError(
+                StreamStatus.PROTOCOL_ERROR, f"CR or LF in the value of {name!r}"
+            )
         if b"\x00" in value:
             parts = value.split(b"\x00")
             if b"" in parts:
                 raise HeaderBlockError(
                     StreamStatus.PROTOCOL_ERROR, f"empty segment in the value of {name!r}"
                 )
-            if _INVALID_INBOUND_VALUE(value) is not None:
-                raise HeaderBlockError(
-                    StreamStatus.PROTOCOL_ERROR, f"CR or LF in the value of {name!r}"
-                )
             headers.extend((name, part) for part in parts)
         else:
-            if _INVALID_INBOUND_VALUE(value) is not None:
-                raise HeaderBlockError(
-                    StreamStatus.PROTOCOL_ERROR, f"CR or LF in the value of {name!r}"
-                )
             headers.append((name, value))
     if pos != total:
         raise HeaderBlockError(
@@ -156,30 +161,68 @@ def parse_nv_block(raw: bytes, max_header_count: int = 128) -> Headers:
     return headers
 
 
+def _encoded_name(raw_name: bytes) -> bytes:
+    """Length-prefixed lowercase name for the wire; b"" for hop-by-hop headers (dropped)."""
+    name = raw_name.lower()
+    if name in HOP_BY_HOP_HEADERS:
+        encoded = b""
+    elif not name or _VALID_NAME(name) is None:
+        raise LocalProtocolError(f"invalid header name {raw_name!r}")
+    else:
+        encoded = _UINT32.pack(len(name)) + name
+    if len(_ENCODED_NAMES) < _NAME_CACHE_SIZE:
+        _ENCODED_NAMES[raw_name] = encoded
+    return encoded
+
+
 def encode_nv_block(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
     """Serialise headers for the wire: lowercase names, repeated names NUL-joined (empty
     values dropped), hop-by-hop headers removed. Raises LocalProtocolError on values that
     cannot be represented (NUL, CR, LF) or empty names."""
+    if not isinstance(headers, (list, tuple)):
+        headers = list(headers)  # the slow path may need a second pass
+    pack = _UINT32.pack
+    names = _ENCODED_NAMES
+    parts: list[bytes] = []
+    seen: set[bytes] = set()
+    for raw_name, value in headers:
+        encoded = names.get(raw_name)
+        if encoded is None:
+            encoded = _encoded_name(raw_name)
+        if not encoded:
+            continue
+        if encoded in seen:
+            return _encode_merged(headers)
+        seen.add(encoded)
+        if b"\x00" in value or b"\r" in value or b"\n" in value:
+            raise LocalProtocolError(f"header {raw_name!r} has NUL, CR or LF in its value")
+        parts.append(encoded)
+        parts.append(pack(len(value)))
+        parts.append(value)
+    return pack(len(seen)) + b"".join(parts)
+
+
+def _encode_merged(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """The slow path of `encode_nv_block` for blocks that repeat a name."""
     merged: dict[bytes, list[bytes]] = {}
     for raw_name, value in headers:
-        name = raw_name.lower()
-        if name in HOP_BY_HOP_HEADERS:
+        encoded = _ENCODED_NAMES.get(raw_name)
+        if encoded is None:
+            encoded = _encoded_name(raw_name)
+        if not encoded:
             continue
-        if not name or _VALID_NAME(name) is None:
-            raise LocalProtocolError(f"invalid header name {raw_name!r}")
         if _INVALID_VALUE(value) is not None:
             raise LocalProtocolError(f"header {raw_name!r} has NUL, CR or LF in its value")
-        values = merged.get(name)
+        values = merged.get(encoded)
         if values is None:
-            merged[name] = [value]
+            merged[encoded] = [value]
         else:
             values.append(value)
     pack = _UINT32.pack
     parts = [pack(len(merged))]
-    for name, values in merged.items():
+    for encoded, values in merged.items():
         value = values[0] if len(values) == 1 else b"\x00".join(v for v in values if v)
-        parts.append(pack(len(name)))
-        parts.append(name)
+        parts.append(encoded)
         parts.append(pack(len(value)))
         parts.append(value)
     return b"".join(parts)
