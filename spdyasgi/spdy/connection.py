@@ -475,7 +475,7 @@ class Connection:
 
     def _forget(self, stream: Stream, how: int) -> None:
         stream_id = stream.stream_id
-        if self.streams.pop(stream_id, None) is None:
+        if self.streams.pop(stream_id, None) is None:  # pragma: no cover - defensive
             return
         if (stream_id % 2 == 1) == self.client_side:
             self._local_open -= 1
@@ -596,7 +596,7 @@ class Connection:
         )
 
     def _terminate(self, status: int, reason: str) -> None:
-        if self.terminated:
+        if self.terminated:  # pragma: no cover - defensive: callers check first
             return
         self.terminated = True
         if not self.goaway_sent:
@@ -614,6 +614,10 @@ class Connection:
         if stream is not None:
             self._forget(stream, ClosedStreams.RESET)
             self._emit(StreamReset(stream_id, status, False, reason))
+        else:
+            # Remember it, so its in-flight DATA is dropped quietly instead of drawing
+            # one more RST per frame.
+            self._closed_streams.add(stream_id, ClosedStreams.RESET)
 
     # ---------------------------------------------------------- control frames
 
@@ -639,12 +643,6 @@ class Connection:
             self._on_settings(flags, payload)
         else:
             self._on_goaway(payload)
-
-    def _decode_block(self, block: bytes) -> Headers:
-        try:
-            return self._decompressor.decode(block)
-        except CompressionError as exc:
-            raise ProtocolError(str(exc)) from None
 
     def _on_syn_stream(self, flags: int, payload: bytes) -> None:
         if len(payload) < 10:
@@ -737,7 +735,7 @@ class Connection:
     def _reject(self, stream: Stream, reason: str) -> None:
         """Answer a malformed request with 400 (or RST once a reply went out)."""
         stream_id = stream.stream_id
-        if stream.reply_sent:
+        if stream.reply_sent:  # pragma: no cover - defensive: callers check first
             self._stream_error(stream_id, StreamStatus.PROTOCOL_ERROR, reason, stream)
             return
         stream.rejected = True
@@ -760,9 +758,11 @@ class Connection:
         if headers is None:
             return
         assoc = self.streams.get(assoc_id)
-        if not flags & _UNIDIRECTIONAL or assoc_id == 0 or assoc_id % 2 == 0:
+        # The UNIDIRECTIONAL flag is not required: node-spdy (spdy-transport 3.0.0) omits it
+        # on its pushes, and an even id with an associated stream can mean nothing else.
+        if assoc_id == 0 or assoc_id % 2 == 0:
             self._stream_error(stream_id, StreamStatus.PROTOCOL_ERROR,
-                               "push must be unidirectional and associated with our stream")
+                               "push must be associated with one of our streams")
             return
         names = {name for name, _ in headers}
         if any(name not in names for name in _REQUIRED_PUSH_HEADERS):
@@ -775,9 +775,7 @@ class Connection:
             or self.goaway_sent
             or self._remote_open >= self.config.max_concurrent_streams
         ):
-            self._queue_control(
-                frames.rst_stream(self._wire, stream_id, StreamStatus.REFUSED_STREAM)
-            )
+            self._stream_error(stream_id, StreamStatus.REFUSED_STREAM, "push refused")
             return
         stream = Stream(stream_id, priority, self.remote_initial_window, self.local_initial_window)
         stream.associated_id = assoc_id
@@ -883,7 +881,7 @@ class Connection:
             )
             self._closed_streams.add(stream_id, ClosedStreams.RESET)
             return
-        if stream_id == 0:
+        if stream_id == 0:  # pragma: no cover - defensive: DATA/HEADERS check it first
             raise ProtocolError(f"{what} on stream 0")
         self._queue_control(frames.rst_stream(self._wire, stream_id, StreamStatus.INVALID_STREAM))
         self._closed_streams.add(stream_id, ClosedStreams.RESET)

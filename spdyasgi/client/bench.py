@@ -1,0 +1,521 @@
+"""`spdyasgi-bench`: an h2load-like load generator for SPDY/3.1 servers.
+
+    spdyasgi-bench http://127.0.0.1:8000/ -n 50000 -c 8 -m 32 -p 2
+    spdyasgi-bench https://127.0.0.1:8443/upload -k -D 10 -c 4 -m 16 -d body.bin
+
+Model: `-c` sessions (TCP connections), each carrying up to `-m` concurrent streams; `-p`
+worker processes share the sessions and requests (each process runs its own event loop,
+uvloop when installed). Each session runs `-m` long-lived stream loops, so no task is created
+per request; one header template is built per run and bodies are consumed without copies.
+
+`-w`/`-W` set our stream / session receive windows: a value <= 30 is a power of two
+(`-w 20` = 2^20 = 1 MiB; h2load uses 2^N-1, but SPDY needs at least 65536 here), anything
+larger is a byte count.
+
+Counting: *done* = succeeded + failed; *succeeded* = a complete response was received
+(whatever its status; see the status classes); *failed* = no complete response (reset,
+timeout, connection loss). Latency = request sent -> last body byte. CPU time is this
+tool's own (self + worker processes, from getrusage) divided by requests done.
+
+The last line is `RESULT {json}` for machines. Exit status: 0 when every request
+succeeded, 1 when some failed, curl-style codes (7, 16, 35...) when no session connected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import multiprocessing
+import os
+import resource
+import sys
+import time
+from array import array
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import click
+
+from .connection import SpdyClient
+from .errors import SpdyClientError
+
+PROG = "spdyasgi-bench"
+
+
+@dataclass
+class BenchConfig:
+    url: str
+    requests: int
+    duration: float | None
+    sessions: int
+    streams: int
+    method: str
+    headers: list[tuple[str, str]]
+    body: bytes | None
+    window_size: int
+    session_window_size: int | None
+    tls: bool | None
+    insecure: bool
+    cafile: str | None
+    protocols: tuple[str, ...]
+    cleartext_version: str
+    timeout: float | None
+    connect_timeout: float | None
+    loop: str
+
+
+@dataclass
+class WorkerResult:
+    started: int = 0
+    done: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    status: list[int] = field(default_factory=lambda: [0] * 6)
+    body_bytes: int = 0
+    bytes_received: int = 0
+    bytes_sent: int = 0
+    latencies: bytes = b""
+    errors: dict[str, int] = field(default_factory=dict)
+    elapsed: float = 0.0
+    connected: int = 0
+    connect_error: str | None = None
+    connect_exit_code: int = 0
+    protocol: str | None = None
+
+
+class _Session:
+    __slots__ = ("client", "dead", "lock")
+
+    def __init__(self, client: SpdyClient):
+        self.client = client
+        self.lock = asyncio.Lock()
+        self.dead = False
+
+
+def _new_client(cfg: BenchConfig) -> SpdyClient:
+    return SpdyClient(
+        cfg.url,
+        tls=cfg.tls,
+        verify=not cfg.insecure,
+        cafile=cfg.cafile,
+        protocols=cfg.protocols,
+        cleartext_version=cfg.cleartext_version,
+        connect_timeout=cfg.connect_timeout,
+        read_timeout=cfg.timeout,
+        accept_push=False,
+        window_size=cfg.window_size,
+        session_window_size=cfg.session_window_size,
+        retries=0,
+    )
+
+
+async def _run_worker(
+    cfg: BenchConfig, requests: int, sessions: int, progress: Any, slot: int
+) -> WorkerResult:
+    """One process's share: `sessions` sessions, `requests` requests (or until deadline)."""
+    loop = asyncio.get_running_loop()
+    result = WorkerResult()
+    clients = [_new_client(cfg) for _ in range(sessions)]
+    opened = await asyncio.gather(*(c.open() for c in clients), return_exceptions=True)
+    live: list[_Session] = []
+    for client, outcome in zip(clients, opened, strict=True):
+        if isinstance(outcome, BaseException):
+            if result.connect_error is None:
+                result.connect_error = str(outcome)
+                result.connect_exit_code = getattr(outcome, "exit_code", 1)
+        else:
+            live.append(_Session(client))
+            version = client.version.value if client.version else "?"
+            result.protocol = client.alpn_protocol or f"spdy/{version}"
+    result.connected = len(live)
+    if not live:
+        return result
+
+    template = live[0].client.prepare(cfg.method, cfg.url, cfg.headers)
+    body = cfg.body
+    remaining = [requests]
+    deadline = None if cfg.duration is None else loop.time() + cfg.duration
+    latencies = array("d")
+    status = result.status
+    errors = result.errors
+    counters = [0, 0, 0]  # done, failed, body bytes
+    perf = time.perf_counter
+
+    async def stream_loop(session: _Session) -> None:
+        while not session.dead:
+            if deadline is not None:
+                if loop.time() >= deadline:
+                    return
+            elif remaining[0] <= 0:
+                return
+            else:
+                remaining[0] -= 1
+            client = session.client
+            result.started += 1
+            start = perf()
+            try:
+                response = await client.send(template, content=body)
+                size = await response.discard()
+            except SpdyClientError as exc:
+                counters[0] += 1
+                counters[1] += 1
+                name = type(exc).__name__
+                errors[name] = errors.get(name, 0) + 1
+                if not client.is_usable:
+                    await _reconnect(session, client)
+                continue
+            latencies.append(perf() - start)
+            counters[0] += 1
+            counters[2] += size
+            status[min(response.status // 100, 5)] += 1
+
+    async def _reconnect(session: _Session, broken: SpdyClient) -> None:
+        async with session.lock:
+            if session.client is not broken or session.dead:
+                return
+            await broken.aclose()
+            if deadline is None and remaining[0] <= 0:
+                return
+            fresh = _new_client(cfg)
+            try:
+                await fresh.open()
+            except SpdyClientError:
+                session.dead = True
+                return
+            session.client = fresh
+
+    async def reporter() -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            progress(slot, counters[0], counters[1], counters[2])
+
+    started_at = perf()
+    report_task = loop.create_task(reporter())
+    try:
+        await asyncio.gather(
+            *(stream_loop(session) for session in live for _ in range(cfg.streams))
+        )
+    finally:
+        report_task.cancel()
+    result.elapsed = perf() - started_at
+    progress(slot, counters[0], counters[1], counters[2])
+    result.done, result.failed, result.body_bytes = counters
+    result.succeeded = result.done - result.failed
+    result.latencies = latencies.tobytes()
+    for session in live:
+        result.bytes_received += session.client.bytes_received
+        result.bytes_sent += session.client.bytes_sent
+        await session.client.aclose()
+    return result
+
+
+def _event_loop_policy(name: str) -> None:
+    if name in ("auto", "uvloop"):
+        try:
+            import uvloop
+
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        except ImportError:
+            if name == "uvloop":
+                raise click.UsageError("uvloop is not installed") from None
+
+
+def _process_main(cfg: BenchConfig, requests: int, sessions: int, shared: Any, slot: int,
+                  queue: Any) -> None:
+    def progress(index: int, done: int, failed: int, nbytes: int) -> None:
+        shared[index * 3] = done
+        shared[index * 3 + 1] = failed
+        shared[index * 3 + 2] = nbytes
+
+    _event_loop_policy(cfg.loop)
+    try:
+        outcome = asyncio.run(_run_worker(cfg, requests, sessions, progress, slot))
+    except BaseException as exc:  # pragma: no cover - reported by the parent
+        outcome = WorkerResult(connect_error=f"worker crashed: {exc!r}", connect_exit_code=1)
+    queue.put(asdict(outcome))
+
+
+def _split(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _progress_line(done: int, failed: int, target: int | None, elapsed: float,
+                   last: tuple[float, int]) -> str:
+    rate = (done - last[1]) / max(elapsed - last[0], 1e-9)
+    total = f"/{target}" if target else ""
+    pct = f" ({100 * done / target:.0f}%)" if target else ""
+    return (f"progress: {elapsed:6.1f}s {done}{total} done{pct}, {failed} failed, "
+            f"{rate:,.0f} req/s")
+
+
+def run_bench(cfg: BenchConfig, processes: int, progress_stream: Any = None) -> dict[str, Any]:
+    """Run the benchmark; returns the RESULT dictionary (also used by tests)."""
+    out = progress_stream if progress_stream is not None else sys.stderr
+    processes = max(1, min(processes, cfg.sessions))
+    session_split = _split(cfg.sessions, processes)
+    request_split = _split(cfg.requests, processes)
+    target = None if cfg.duration is not None else cfg.requests
+    cpu_start = _cpu_seconds()
+    wall_start = time.perf_counter()
+    results: list[WorkerResult] = []
+
+    if processes == 1:
+        slots = [0.0, 0.0, 0.0]
+        last = [0.0, 0]
+
+        def progress(index: int, done: int, failed: int, nbytes: int) -> None:
+            slots[0], slots[1], slots[2] = done, failed, nbytes
+            now = time.perf_counter() - wall_start
+            if now - last[0] >= 1.0:
+                print(_progress_line(done, failed, target, now, (last[0], int(last[1]))),
+                      file=out, flush=True)
+                last[0], last[1] = now, done
+
+        async def single() -> WorkerResult:
+            return await _run_worker(cfg, cfg.requests, cfg.sessions, progress, 0)
+
+        _event_loop_policy(cfg.loop)
+        results.append(asyncio.run(single()))
+    else:
+        ctx: Any = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+        shared = ctx.Array("d", processes * 3, lock=False)
+        queue = ctx.Queue()
+        procs = [
+            ctx.Process(target=_process_main,
+                        args=(cfg, request_split[i], session_split[i], shared, i, queue),
+                        daemon=True)
+            for i in range(processes)
+        ]
+        for proc in procs:
+            proc.start()
+        last_t, last_done = 0.0, 0
+        while len(results) < processes:
+            try:
+                raw = queue.get(timeout=1.0)
+                results.append(WorkerResult(**raw))
+                continue
+            except Exception:  # queue.Empty
+                pass
+            if not any(p.is_alive() for p in procs) and queue.empty():
+                break
+            now = time.perf_counter() - wall_start
+            done = int(sum(shared[i * 3] for i in range(processes)))
+            failed = int(sum(shared[i * 3 + 1] for i in range(processes)))
+            print(_progress_line(done, failed, target, now, (last_t, last_done)), file=out,
+                  flush=True)
+            last_t, last_done = now, done
+        for proc in procs:
+            proc.join(10)
+    cpu = _cpu_seconds() - cpu_start
+    return _summarise(cfg, processes, results, cpu)
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+def _summarise(cfg: BenchConfig, processes: int, results: list[WorkerResult],
+               cpu: float) -> dict[str, Any]:
+    latencies: list[float] = []
+    status = [0] * 6
+    errors: dict[str, int] = {}
+    totals = WorkerResult()
+    connect_errors = []
+    for res in results:
+        totals.started += res.started
+        totals.done += res.done
+        totals.succeeded += res.succeeded
+        totals.failed += res.failed
+        totals.body_bytes += res.body_bytes
+        totals.bytes_received += res.bytes_received
+        totals.bytes_sent += res.bytes_sent
+        totals.connected += res.connected
+        totals.elapsed = max(totals.elapsed, res.elapsed)
+        totals.protocol = totals.protocol or res.protocol
+        if res.connect_error:
+            connect_errors.append((res.connect_error, res.connect_exit_code))
+        for i, count in enumerate(res.status):
+            status[i] += count
+        for name, count in res.errors.items():
+            errors[name] = errors.get(name, 0) + count
+        values = array("d")
+        values.frombytes(res.latencies)
+        latencies.extend(values)
+    latencies.sort()
+    elapsed = totals.elapsed or 1e-9
+    ms = 1000.0
+    return {
+        "url": cfg.url,
+        "protocol": totals.protocol,
+        "processes": processes,
+        "sessions": cfg.sessions,
+        "sessions_connected": totals.connected,
+        "streams_per_session": cfg.streams,
+        "target_requests": None if cfg.duration is not None else cfg.requests,
+        "duration_s": cfg.duration,
+        "started": totals.started,
+        "done": totals.done,
+        "succeeded": totals.succeeded,
+        "failed": totals.failed,
+        "status": {"1xx": status[1], "2xx": status[2], "3xx": status[3], "4xx": status[4],
+                   "5xx": status[5]},
+        "errors": errors,
+        "connect_error": connect_errors[0][0] if connect_errors else None,
+        "connect_exit_code": connect_errors[0][1] if connect_errors else 0,
+        "elapsed_s": round(totals.elapsed, 6),
+        "req_per_s": round(totals.done / elapsed, 2),
+        "body_bytes": totals.body_bytes,
+        "bytes_received": totals.bytes_received,
+        "bytes_sent": totals.bytes_sent,
+        "mb_per_s": round(totals.bytes_received / elapsed / 1e6, 3),
+        "latency_ms": {
+            "min": round(latencies[0] * ms, 3) if latencies else 0.0,
+            "mean": round(sum(latencies) / len(latencies) * ms, 3) if latencies else 0.0,
+            "p50": round(_percentile(latencies, 0.50) * ms, 3),
+            "p90": round(_percentile(latencies, 0.90) * ms, 3),
+            "p99": round(_percentile(latencies, 0.99) * ms, 3),
+            "max": round(latencies[-1] * ms, 3) if latencies else 0.0,
+        },
+        "cpu_s": round(cpu, 4),
+        "cpu_us_per_request": round(cpu / totals.done * 1e6, 2) if totals.done else None,
+    }
+
+
+def format_summary(result: dict[str, Any]) -> str:
+    lat = result["latency_ms"]
+    st = result["status"]
+    lines = [
+        f"finished in {result['elapsed_s']:.2f}s, {result['req_per_s']:,.2f} req/s, "
+        f"{result['mb_per_s']:.2f} MB/s ({result['protocol']}, {result['processes']} "
+        f"process(es), {result['sessions_connected']}/{result['sessions']} sessions, "
+        f"{result['streams_per_session']} streams each)",
+        f"requests: {result['started']} started, {result['done']} done, "
+        f"{result['succeeded']} succeeded, {result['failed']} failed",
+        f"status codes: {st['2xx']} 2xx, {st['3xx']} 3xx, {st['4xx']} 4xx, {st['5xx']} 5xx",
+        f"traffic: {result['bytes_received']:,} bytes received ({result['body_bytes']:,} body),"
+        f" {result['bytes_sent']:,} bytes sent",
+        f"latency (ms): min {lat['min']:.3f}  mean {lat['mean']:.3f}  p50 {lat['p50']:.3f}  "
+        f"p90 {lat['p90']:.3f}  p99 {lat['p99']:.3f}  max {lat['max']:.3f}",
+        f"client cpu: {result['cpu_s']:.3f} s total, "
+        f"{result['cpu_us_per_request'] or 0:.1f} us/request",
+    ]
+    if result["errors"]:
+        lines.append("errors: " + ", ".join(f"{k} x{v}" for k, v in result["errors"].items()))
+    if result["connect_error"]:
+        lines.append(f"connect error: {result['connect_error']}")
+    return "\n".join(lines)
+
+
+def _window(value: int | None, option: str) -> int | None:
+    if value is None:
+        return None
+    size = 1 << value if value <= 30 else value
+    if size < 65536:
+        raise click.BadParameter(f"window must be at least 65536 bytes (2^16), got {size}",
+                                 param_hint=option)
+    return min(size, 2**31 - 1)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("url")
+@click.option("-n", "--requests", "requests", type=click.IntRange(1), default=1,
+              show_default=True, help="Total requests (ignored with -D).")
+@click.option("-D", "--duration", type=click.FloatRange(min=0, min_open=True),
+              help="Run for this many seconds instead of -n requests.")
+@click.option("-c", "--clients", "sessions", type=click.IntRange(1), default=1,
+              show_default=True, help="Sessions (TCP connections).")
+@click.option("-m", "--max-concurrent-streams", "streams", type=click.IntRange(1), default=1,
+              show_default=True, help="Concurrent streams per session.")
+@click.option("-d", "--data", "data", type=click.Path(exists=True, dir_okay=False),
+              help="Upload this file as the body of every request (implies POST).")
+@click.option("-H", "--header", "headers", multiple=True, metavar="'Name: value'")
+@click.option("-X", "--method", "method", help="Request method (default GET, POST with -d).")
+@click.option("-w", "--window-bits", "window", type=click.IntRange(1), default=None,
+              help="Stream receive window: N<=30 means 2^N bytes, else bytes [default 2^20].")
+@click.option("-W", "--connection-window-bits", "session_window", type=click.IntRange(1),
+              default=None, help="SPDY/3.1 session receive window, same units as -w.")
+@click.option("-p", "--processes", type=click.IntRange(1), default=1, show_default=True,
+              help="Worker processes; sessions and requests are split among them.")
+@click.option("--tls", is_flag=True, help="TLS + ALPN even for http:// URLs.")
+@click.option("--cleartext", is_flag=True, help="Cleartext prior knowledge even for https://.")
+@click.option("-k", "--insecure", is_flag=True, help="Do not verify the TLS certificate.")
+@click.option("--cacert", metavar="FILE")
+@click.option("--proto", type=click.Choice(["spdy/3.1", "spdy/3"]))
+@click.option("-T", "--timeout", type=float, default=30.0, show_default=True,
+              help="Read timeout per request (seconds).")
+@click.option("--connect-timeout", type=float, default=10.0, show_default=True)
+@click.option("--loop", type=click.Choice(["auto", "asyncio", "uvloop"]), default="auto",
+              show_default=True)
+def cli(url: str, requests: int, duration: float | None, sessions: int, streams: int,
+        data: str | None, headers: tuple[str, ...], method: str | None, window: int | None,
+        session_window: int | None, processes: int, tls: bool, cleartext: bool,
+        insecure: bool, cacert: str | None, proto: str | None, timeout: float,
+        connect_timeout: float, loop: str) -> None:
+    """Load a SPDY/3.1 server at URL (h2load-style)."""
+    if tls and cleartext:
+        raise click.UsageError("--tls and --cleartext are mutually exclusive")
+    header_list: list[tuple[str, str]] = []
+    for item in headers:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"bad header {item!r}", param_hint="-H")
+        header_list.append((name.strip(), value.strip()))
+    body = None
+    if data is not None:
+        with open(data, "rb") as handle:
+            body = handle.read()
+        if not any(n.lower() == "content-length" for n, _ in header_list):
+            header_list.append(("content-length", str(len(body))))
+    cfg = BenchConfig(
+        url=url,
+        requests=requests,
+        duration=duration,
+        sessions=sessions,
+        streams=streams,
+        method=(method or ("POST" if body is not None else "GET")).upper(),
+        headers=header_list,
+        body=body,
+        window_size=_window(window, "-w") or (1 << 20),
+        session_window_size=_window(session_window, "-W"),
+        tls=True if tls else (False if cleartext else None),
+        insecure=insecure,
+        cafile=cacert,
+        protocols=(proto,) if proto else ("spdy/3.1", "spdy/3"),
+        cleartext_version="3" if proto == "spdy/3" else "3.1",
+        timeout=timeout,
+        connect_timeout=connect_timeout,
+        loop=loop,
+    )
+    try:
+        SpdyClient(url)  # validate the URL early (usage error, not a worker crash)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        result = run_bench(cfg, processes)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    print(format_summary(result))
+    print("RESULT " + json.dumps(result, sort_keys=True), flush=True)
+    if result["sessions_connected"] == 0:
+        print(f"{PROG}: {result['connect_error']}", file=sys.stderr)
+        sys.exit(result["connect_exit_code"] or 7)
+    sys.exit(1 if result["failed"] else 0)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name=PROG)
+
+
+if __name__ == "__main__":
+    main()
