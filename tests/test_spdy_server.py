@@ -396,3 +396,25 @@ async def test_goaway_received_from_client_keeps_inflight() -> None:
         assert bytes(reply.body) == b"slow done"
         assert not any(isinstance(e, GoAwayReceived) for e in session.events)
         await session.close()
+
+
+async def test_head_of_streamed_response_is_one_reply_with_fin() -> None:
+    async with run_server(app) as (_, port):
+        session = await RawSession.connect(port)
+        reply = await session.fetch("/bytes?n=300000", method=b"HEAD")
+        assert reply.status == 200 and reply.reply_fin and reply.data_frames == 0
+        assert reply.header(b"content-length") == b"300000"
+        await session.close()
+
+
+async def test_invalid_response_header_gives_500_not_reset() -> None:
+    async def bad_app(scope: dict, receive: object, send: object) -> None:
+        await send({"type": "http.response.start", "status": 200,  # type: ignore[operator]
+                    "headers": [(b"x-bad", b"a\r\nb")]})
+        await send({"type": "http.response.body", "body": b"x"})  # type: ignore[operator]
+
+    async with run_server(bad_app) as (_, port):
+        session = await RawSession.connect(port)
+        reply = await session.fetch("/")
+        assert reply.status == 500
+        await session.close()

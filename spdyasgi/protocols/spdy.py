@@ -414,9 +414,9 @@ class SpdyProtocol(asyncio.Protocol):
         if cycle.disconnected:
             raise ClientDisconnected()
         stream_id = cycle.stream_id
-        self._replied.add(stream_id)
         if stream_id % 2 == 0:
             self._start_push_response(cycle, status, headers, end_stream)
+            self._replied.add(stream_id)
             return
         reply = [(b":status", _STATUS_CACHE.get(status) or str(status).encode()),
                  _VERSION_HEADER]
@@ -429,6 +429,7 @@ class SpdyProtocol(asyncio.Protocol):
             raise ClientDisconnected() from None
         except LocalProtocolError as exc:
             raise RuntimeError(f"invalid response headers: {exc}") from None
+        self._replied.add(stream_id)
         self._schedule_flush()
 
     def _start_push_response(self, cycle: StreamCycle, status: int,
@@ -642,6 +643,8 @@ class SpdyProtocol(asyncio.Protocol):
         if engine.has_output and not self._write_paused:
             self._unflushed = 0
             transport.write(engine.data_to_send())
+        if self._shutting_down and not self.cycles and not self._ready_count:
+            self._close_when_drained()
 
     # ---------------------------------------------------------------- output
 
@@ -688,7 +691,7 @@ class SpdyProtocol(asyncio.Protocol):
         self._close_when_drained()
 
     def _arm_receive_timer(self) -> None:
-        partial = bool(self.engine._inbuf)
+        partial = self.engine.has_partial_input
         timer = self._receive_timer
         if partial and timer is None and self.config.timeout_receive:
             self._receive_timer = self.loop.call_later(self.config.timeout_receive,
@@ -699,7 +702,7 @@ class SpdyProtocol(asyncio.Protocol):
 
     def _on_receive_timeout(self) -> None:
         self._receive_timer = None
-        if self.engine._inbuf and not self._closed:
+        if self.engine.has_partial_input and not self._closed:
             logger.info("%s - frame half-sent for over %ss; closing", self._peer,
                         self.config.timeout_receive)
             self.engine.close_connection(SessionStatus.PROTOCOL_ERROR)

@@ -137,21 +137,25 @@ class StreamCycle:
             self.protocol.cycle_done(self)
 
     def _fail(self) -> None:
+        """The app failed: 500 if no reply went out yet, else RST INTERNAL_ERROR."""
         if self.disconnected or self.response_complete:
             return
-        if not self.response_started:
-            self.response_started = True
-            self.response_complete = True
-            self.status = 500
-            body = b"Internal Server Error"
-            self.bytes_sent = len(body)
-            self.protocol.start_response(
+        self.response_started = True
+        self.response_complete = True
+        protocol = self.protocol
+        if protocol.reply_sent(self):
+            protocol.reset(self, internal=True)
+            return
+        self.status = 500
+        body = b"Internal Server Error"
+        self.bytes_sent = len(body)
+        try:
+            protocol.start_response(
                 self, 500, [(b"content-type", b"text/plain; charset=utf-8"),
                             (b"content-length", b"21")], end_stream=False)
-            self.protocol.send_body_nowait(self, body, end_stream=True)
-        else:
-            self.response_complete = True
-            self.protocol.reset(self, internal=True)
+        except (ClientDisconnected, RuntimeError):
+            return
+        protocol.send_body_nowait(self, body, end_stream=True)
 
     async def receive(self) -> Message:
         while True:
@@ -229,10 +233,10 @@ class StreamCycle:
         protocol = self.protocol
         first = not self.bytes_sent and not protocol.reply_sent(self)
         if self.is_head:
-            if first:
-                protocol.start_response(self, self.status, self.response_headers,
-                                        end_stream=end and not self.trailers_expected)
+            # No DATA at all: the reply (with FIN) waits for the app's last message.
             if end:
+                protocol.start_response(self, self.status, self.response_headers,
+                                        end_stream=not self.trailers_expected)
                 self._complete()
             return
         if first:
