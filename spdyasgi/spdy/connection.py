@@ -379,8 +379,22 @@ class Connection:
         stream = self.streams.get(stream_id)
         if stream is None:
             return
-        self._queue_control(frames.rst_stream(self._wire, stream_id, status))
+        self._queue_rst(stream, status)
         self._forget(stream, ClosedStreams.RESET)
+
+    def _queue_rst(self, stream: Stream, status: int) -> None:
+        """RST_STREAM for a stream we may already have sent a header frame on.
+
+        Such a RST must not overtake that SYN_REPLY/SYN_STREAM (the peer would see a reset
+        for a stream it does not know yet), so it joins the ordered queue; other RSTs go
+        with the control frames, ahead of DATA.
+        """
+        frame = frames.rst_stream(self._wire, stream.stream_id, status)
+        self._queued_control += 1
+        if stream.reply_sent or (stream.stream_id % 2 == 0) != self.client_side:
+            self._out.append(frame)
+        else:
+            self._control_out.append(frame)
 
     def ping(self, ping_id: int | None = None) -> int:
         """Send a PING with an id of our parity; `PingAcknowledged` reports the echo."""
@@ -615,11 +629,12 @@ class Connection:
     def _stream_error(self, stream_id: int, status: int, reason: str,
                       stream: Stream | None = None) -> None:
         """RST_STREAM for a fault confined to one stream; tell the caller if it knew it."""
-        self._queue_control(frames.rst_stream(self._wire, stream_id, status))
         if stream is not None:
+            self._queue_rst(stream, status)
             self._forget(stream, ClosedStreams.RESET)
             self._emit(StreamReset(stream_id, status, False, reason))
         else:
+            self._queue_control(frames.rst_stream(self._wire, stream_id, status))
             # Remember it, so its in-flight DATA is dropped quietly instead of drawing
             # one more RST per frame.
             self._closed_streams.add(stream_id, ClosedStreams.RESET)
@@ -955,9 +970,7 @@ class Connection:
             for push_id in list(stream.pushes):
                 push = self.streams.get(push_id)
                 if push is not None:
-                    self._queue_control(
-                        frames.rst_stream(self._wire, push_id, StreamStatus.CANCEL)
-                    )
+                    self._queue_rst(push, StreamStatus.CANCEL)
                     self._forget(push, ClosedStreams.RESET)
                     self._emit(StreamReset(push_id, StreamStatus.CANCEL, False,
                                            "associated stream was reset"))

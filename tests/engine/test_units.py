@@ -1,0 +1,681 @@
+"""Unit tests for the remaining engine paths: commands, client role, limits, helpers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zlib
+
+import pytest
+
+from spdyasgi.spdy import (
+    Connection,
+    ConnectionConfig,
+    ConnectionTerminated,
+    DataReceived,
+    FlowControlBlocked,
+    HeadersReceived,
+    Limits,
+    LocalProtocolError,
+    PingReceived,
+    PushReceived,
+    RequestReceived,
+    RequestRejected,
+    ResponseReceived,
+    StreamClosedError,
+    StreamError,
+    StreamReset,
+    StreamStatus,
+    Version,
+)
+from spdyasgi.spdy import frames as fr
+from spdyasgi.spdy.dictionary import SPDY3_DICTIONARY
+from spdyasgi.spdy.headers import (
+    CompressionError,
+    HeaderBlockError,
+    HeaderCompressor,
+    HeaderDecompressor,
+    encode_nv_block,
+    parse_nv_block,
+)
+from spdyasgi.spdy.limits import Budget
+from spdyasgi.spdy.stream import ClosedStreams
+
+from .factory import (
+    DATA,
+    GOAWAY,
+    HEADERS,
+    PING,
+    RST_STREAM,
+    SETTINGS,
+    SYN_REPLY,
+    SYN_STREAM,
+    WINDOW_UPDATE,
+    FrameDecoder,
+    FrameFactory,
+    ServerHarness,
+    decode_frames,
+    nv_block,
+    request_headers,
+)
+
+RESPONSE = [(b":status", b"200"), (b":version", b"HTTP/1.1")]
+PUSH = [(b":scheme", b"https"), (b":host", b"h"), (b":path", b"/p")]
+
+
+def rsts(frames: list) -> list[tuple[int, int]]:
+    return [(f.stream_id, f.status) for f in frames if f.type == RST_STREAM]
+
+
+# --------------------------------------------------------------------- package
+
+
+def test_import_does_not_pull_asyncio() -> None:
+    code = "import sys, spdyasgi.spdy; print('asyncio' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_version_helpers() -> None:
+    assert Version.SPDY3.wire == Version.SPDY31.wire == 3
+    assert Version.SPDY31.alpn == "spdy/3.1" and Version.SPDY3.alpn == "spdy/3"
+    assert Version.SPDY31.session_flow_control and not Version.SPDY3.session_flow_control
+
+
+def test_known_answer_vector() -> None:
+    frame = bytes.fromhex(
+        "800300010000002c0000000100000000000078f9e3c6a7c202e50e507ab442a45a77d7105006"
+        "b32a4804974d8cfa00000000ffff")
+    assert HeaderDecompressor().decode(frame[18:]) == [(b":method", b"GET"), (b":path", b"/")]
+    h = ServerHarness()
+    assert h.feed(frame) == [RequestRejected(1, 400, "missing :version, :host, :scheme")]
+
+
+def test_config_validation() -> None:
+    for kw in ({"initial_window_size": 1000}, {"session_window_size": 2**31},
+               {"max_concurrent_streams": 0}):
+        with pytest.raises(ValueError):
+            ConnectionConfig(**kw)  # type: ignore[arg-type]
+
+
+def test_stream_error_exception() -> None:
+    err = StreamError(3, StreamStatus.CANCEL, "gone")
+    assert (err.stream_id, err.status, str(err)) == (3, StreamStatus.CANCEL, "gone")
+
+
+# --------------------------------------------------------------------- frames
+
+
+def test_frame_serialisers_round_trip() -> None:
+    dec = FrameDecoder()
+    c = HeaderCompressor()
+    raw = b"".join([
+        fr.syn_stream(3, 1, 0, 5, 0x01, c.encode(request_headers())),
+        fr.syn_reply(3, 1, 0x01, c.encode(RESPONSE)),
+        fr.headers_frame(3, 1, 0, c.encode([(b"x", b"y")])),
+        fr.rst_stream(3, 1, 5),
+        fr.settings(3, [(7, 0, 100000), (4, 0, 10)], flags=1),
+        fr.ping(3, 7),
+        fr.goaway(3, 9, 2),
+        fr.window_update(3, 0, 1234),
+        fr.data_frame(5, 1, b"hello"),
+        fr.data_frame_header(5, 0, 0),
+    ])
+    frames = dec.feed(raw)
+    assert [f.type for f in frames] == [SYN_STREAM, SYN_REPLY, HEADERS, RST_STREAM, SETTINGS,
+                                        PING, GOAWAY, WINDOW_UPDATE, DATA, DATA]
+    assert frames[0].priority == 5 and frames[0].headers == request_headers()
+    assert frames[4].raw[12:16] == b"\x00\x00\x00\x04"  # sorted: id 4 first
+    assert frames[4].settings == {4: 10, 7: 100000} and frames[4].flags == 1
+    assert (frames[5].ping_id, frames[6].last_good, frames[6].status) == (7, 9, 2)
+    assert (frames[7].stream_id, frames[7].delta) == (0, 1234)
+    assert frames[8].payload == b"hello" and frames[8].fin
+    with pytest.raises(ValueError):
+        fr.control_frame(3, 1, 0, bytes(2**24))
+
+
+# --------------------------------------------------------------------- headers
+
+
+def test_header_codec_errors() -> None:
+    with pytest.raises(LocalProtocolError):
+        encode_nv_block([(b"", b"x")])
+    with pytest.raises(LocalProtocolError):
+        encode_nv_block([(b"bad name", b"x")])
+    with pytest.raises(LocalProtocolError):
+        encode_nv_block([(b"x", b"a\r\nb")])
+    with pytest.raises(ValueError):
+        HeaderCompressor(10)
+    cases = {
+        b"\x00\x00": 1,
+        nv_block([(b"a", b"b")] * 1) + b"\x00": 1,  # stray byte
+        nv_block([(b"n%d" % i, b"") for i in range(129)]): 11,  # > 128 headers
+        b"\x00\x00\x00\x02\x00\x00\x00\x01a\x00\x00\x00\x03bcd" + b"\x00" * 2: 1,
+        b"\x00\x00\x00\x01\x00\x00\x00\x09a\x00\x00\x00\x00": 1,  # name overruns
+        b"\x00\x00\x00\x01\x00\x00\x00\x01a\x00\x00\x00\x09xy": 1,  # value overruns
+        nv_block([(b"a", b"x\ny")]): 1,
+        nv_block([(b"a", b"x\x00y\rz")]): 1,
+    }
+    for raw, status in cases.items():
+        with pytest.raises(HeaderBlockError) as info:
+            parse_nv_block(raw)
+        assert info.value.status == status, raw
+
+
+def test_decompressor_errors_and_limits() -> None:
+    d = HeaderDecompressor(max_block_size=100)
+    c = zlib.compressobj(zdict=SPDY3_DICTIONARY)
+    big = nv_block([(b"a", b"x" * 1000)])
+    with pytest.raises(HeaderBlockError) as info:
+        d.decode(c.compress(big) + c.flush(zlib.Z_SYNC_FLUSH))
+    assert info.value.status == StreamStatus.FRAME_TOO_LARGE
+    small = nv_block([(b"a", b"b")])
+    assert d.decode(c.compress(small) + c.flush(zlib.Z_SYNC_FLUSH)) == [(b"a", b"b")]
+    # A peer that FINISHes its stream: nothing after it can decode.
+    assert d.decode(c.compress(small) + c.flush(zlib.Z_SYNC_FLUSH)) == [(b"a", b"b")]
+    d2 = HeaderDecompressor()
+    c2 = zlib.compressobj(zdict=SPDY3_DICTIONARY)
+    with pytest.raises(CompressionError):
+        d2.decode(c2.compress(small) + c2.flush())
+    with pytest.raises(CompressionError):
+        HeaderDecompressor().decode(b"\x00garbage")
+
+
+def test_finished_zlib_stream_ends_session() -> None:
+    h = ServerHarness()
+    c = zlib.compressobj(zdict=SPDY3_DICTIONARY)
+    block = c.compress(nv_block(request_headers())) + c.flush()
+    events = h.feed(h.f.syn_stream(1, block=block, fin=True))
+    assert len(events) == 1 and isinstance(events[0], ConnectionTerminated)
+
+
+# --------------------------------------------------------------------- commands
+
+
+def test_output_helpers() -> None:
+    h = ServerHarness()
+    assert not h.conn.has_output
+    h.conn.initiate_connection()
+    h.request(1)
+    h.conn.send_response(1, RESPONSE)
+    h.feed(h.f.ping(1))
+    assert h.conn.has_output
+    chunks = h.conn.chunks_to_send()
+    frames = decode_frames(b"".join(bytes(c) for c in chunks))
+    assert [f.type for f in frames] == [SETTINGS, PING, SYN_REPLY]
+    assert h.conn.chunks_to_send() == [] and not h.conn.has_output
+
+
+def test_server_command_errors() -> None:
+    h = ServerHarness()
+    with pytest.raises(LocalProtocolError):
+        h.conn.send_request(request_headers())
+    h.request(1, fin=False)
+    with pytest.raises(LocalProtocolError, match="needs SYN_REPLY"):
+        h.conn.send_data(1, b"x")
+    with pytest.raises(LocalProtocolError, match="needs SYN_REPLY"):
+        h.conn.send_headers(1, [(b"a", b"b")])
+    h.conn.send_response(1, RESPONSE)
+    with pytest.raises(LocalProtocolError, match="already has a reply"):
+        h.conn.send_response(1, RESPONSE)
+    with pytest.raises(FlowControlBlocked):
+        h.conn.send_data(1, b"x" * 65537)
+    push = h.conn.push_stream(1, PUSH)
+    assert push == 2
+    with pytest.raises(LocalProtocolError, match="client-initiated"):
+        h.conn.send_response(2, RESPONSE)
+    with pytest.raises(LocalProtocolError, match="priority"):
+        h.conn.push_stream(1, PUSH, priority=8)
+    with pytest.raises(StreamClosedError):
+        h.conn.send_response(9, RESPONSE)
+    with pytest.raises(StreamClosedError):
+        h.conn.local_flow_control_window(9)
+    with pytest.raises(LocalProtocolError):
+        h.conn.update_settings({7: 1000})
+    h.conn.update_settings({4: 10})
+    assert h.conn.config.max_concurrent_streams == 10
+    h.conn.reset_stream(2, StreamStatus.CANCEL)
+    assert rsts(h.out()) == [(2, 5)]
+    assert h.conn.push_stream(1, PUSH) == 4  # ids keep increasing
+    h.conn._next_local_id = 2**31  # exhausted
+    assert h.conn.push_stream(1, PUSH) is None
+
+
+def test_client_command_errors() -> None:
+    c = Connection(ConnectionConfig(client_side=True))
+    with pytest.raises(LocalProtocolError):
+        c.push_stream(1, PUSH)
+    with pytest.raises(LocalProtocolError, match="priority"):
+        c.send_request(request_headers(), priority=8)
+    sid = c.send_request(request_headers(), end_stream=True)
+    assert sid == 1
+    with pytest.raises(LocalProtocolError):
+        c.send_response(1, RESPONSE)
+    c._next_local_id = 2**31 + 1
+    with pytest.raises(LocalProtocolError, match="exhausted"):
+        c.send_request(request_headers())
+    c.close_connection()
+    with pytest.raises(LocalProtocolError, match="going away"):
+        c.send_request(request_headers())
+
+
+def test_send_data_splits_huge_frames() -> None:
+    h = ServerHarness()
+    h.feed(h.f.settings([(7, 40 << 20)]), h.f.window_update(0, (40 << 20)))
+    h.request(1)
+    h.conn.send_response(1, RESPONSE)
+    body = b"z" * ((1 << 24) + 100)
+    h.conn.send_data(1, body, end_stream=True)
+    frames = [f for f in h.out() if f.type == DATA]
+    assert [(len(f.payload), f.fin) for f in frames] == [(0xFFFFFF, False), (101, True)]
+
+
+def test_initiate_connection_client_defaults() -> None:
+    c = Connection(ConnectionConfig(client_side=True))
+    c.initiate_connection()
+    frames = decode_frames(c.data_to_send())
+    assert [(f.type, f.settings) for f in frames] == [(SETTINGS, {4: 256})]
+
+
+# --------------------------------------------------------------------- client role
+
+
+class ClientHarness:
+    def __init__(self, **kw: object) -> None:
+        self.conn = Connection(ConnectionConfig(client_side=True, **kw))  # type: ignore[arg-type]
+        self.f = FrameFactory()  # plays the server
+        self.dec = FrameDecoder()
+
+    def feed(self, *chunks: bytes) -> list:
+        return self.conn.receive_data(b"".join(chunks))
+
+    def out(self) -> list:
+        return self.dec.feed(self.conn.data_to_send())
+
+
+def test_client_receives_reply_data_trailers() -> None:
+    c = ClientHarness()
+    sid = c.conn.send_request(request_headers(), end_stream=True)
+    c.out()
+    events = c.feed(c.f.syn_reply(sid), c.f.data(sid, b"body"),
+                    c.f.headers(sid, [(b"x-t", b"1")], fin=True))
+    assert events == [ResponseReceived(sid, RESPONSE, False), DataReceived(sid, b"body", False),
+                      HeadersReceived(sid, [(b"x-t", b"1")], True)]
+    assert c.conn.open_stream_count == 0
+    # A reply for a stream that finished, and for one we never opened.
+    assert c.feed(c.f.syn_reply(sid)) == []
+    events = c.feed(c.f.syn_reply(99))
+    assert isinstance(events[-1], ConnectionTerminated)
+
+
+def test_client_reply_errors() -> None:
+    c = ClientHarness()
+    s1 = c.conn.send_request(request_headers())
+    s3 = c.conn.send_request(request_headers())
+    s5 = c.conn.send_request(request_headers())
+    s7 = c.conn.send_request(request_headers())
+    c.out()
+    ev = c.feed(c.f.headers(s1, [(b"a", b"b")]))  # HEADERS before SYN_REPLY
+    assert [(e.stream_id, e.status) for e in ev] == [(s1, 1)]
+    ev = c.feed(c.f.data(s3, b"x"))  # DATA before SYN_REPLY
+    assert [(e.stream_id, e.status) for e in ev] == [(s3, 1)]
+    c.feed(c.f.syn_reply(s5))
+    ev = c.feed(c.f.syn_reply(s5))  # second SYN_REPLY
+    assert [(e.stream_id, e.status) for e in ev] == [(s5, StreamStatus.STREAM_IN_USE)]
+    ev = c.feed(c.f.syn_reply(s7, [(b"Bad", b"x")]))  # bad block → RST, context kept
+    assert [(e.stream_id, e.status) for e in ev] == [(s7, 1)]
+    assert rsts(c.out()) == [(s1, 1), (s3, 1), (s5, 8), (s7, 1)]
+    ev = c.feed(c.f.control(SYN_REPLY, b"\x00\x00"))
+    assert isinstance(ev[-1], ConnectionTerminated)
+
+
+def test_client_pushes() -> None:
+    c = ClientHarness(max_concurrent_streams=2)
+    sid = c.conn.send_request(request_headers(), end_stream=True)
+    c.out()
+    c.feed(c.f.syn_reply(sid))
+    events = c.feed(
+        c.f.syn_stream(2, PUSH, assoc=sid, unidirectional=True),
+        c.f.syn_stream(4, PUSH, assoc=sid, unidirectional=True, fin=True),
+        c.f.syn_stream(6, PUSH, assoc=0, unidirectional=True),  # not associated
+        c.f.syn_stream(8, [(b":path", b"/x")], assoc=sid, unidirectional=True),  # no :host
+        c.f.syn_stream(10, PUSH, assoc=99, unidirectional=True),  # unknown assoc: refused
+        c.f.syn_stream(12, [(b"Bad", b"x")], assoc=sid, unidirectional=True),  # bad block
+        c.f.data(2, b"pushed", fin=True),
+    )
+    assert events == [PushReceived(2, sid, PUSH, 0, False), PushReceived(4, sid, PUSH, 0, True),
+                      DataReceived(2, b"pushed", True)]
+    assert rsts(c.out()) == [(6, 1), (8, 1), (10, 3), (12, 1)]
+    # Late DATA for a refused push is dropped quietly (no second RST).
+    assert c.feed(c.f.data(10, b"x")) == []
+    assert rsts(c.out()) == []
+    # Over our concurrency limit → refused; accept_push=False → refused; after GOAWAY too.
+    c.feed(c.f.syn_stream(14, PUSH, assoc=sid, unidirectional=True))
+    c.feed(c.f.syn_stream(16, PUSH, assoc=sid, unidirectional=True))
+    c.feed(c.f.syn_stream(18, PUSH, assoc=sid, unidirectional=True))
+    assert rsts(c.out()) == [(18, 3)]
+    c2 = ClientHarness(accept_push=False)
+    s = c2.conn.send_request(request_headers())
+    assert c2.feed(c2.f.syn_stream(2, PUSH, assoc=s, unidirectional=True)) == []
+    assert rsts(c2.out()) == [(2, 3)]
+    c2.conn.close_connection()
+    assert c2.feed(c2.f.syn_stream(4, PUSH, assoc=s, unidirectional=True)) == []
+    # Odd or non-increasing push ids end the session.
+    ev = c2.feed(c2.f.syn_stream(3, PUSH, assoc=s, unidirectional=True))
+    assert isinstance(ev[-1], ConnectionTerminated)
+
+
+def test_client_accepts_push_without_unidirectional_flag() -> None:
+    # spdy-transport omits UNIDIRECTIONAL on its pushes; the engine accepts them.
+    c = ClientHarness()
+    sid = c.conn.send_request(request_headers(), end_stream=True)
+    c.feed(c.f.syn_reply(sid))
+    assert c.feed(c.f.syn_stream(2, PUSH, assoc=sid)) == [PushReceived(2, sid, PUSH, 0, False)]
+
+
+def test_client_goaway_marks_streams() -> None:
+    c = ClientHarness()
+    for _ in range(3):
+        c.conn.send_request(request_headers())
+    events = c.feed(c.f.goaway(1, 0))
+    assert [(type(e).__name__, getattr(e, "stream_id", None)) for e in events] == [
+        ("GoAwayReceived", None), ("StreamReset", 3), ("StreamReset", 5)]
+    assert list(c.conn.streams) == [1]
+
+
+def test_client_ping_parity() -> None:
+    c = ClientHarness()
+    assert c.feed(c.f.ping(2)) == [PingReceived(2)]
+    assert c.feed(c.f.ping(3)) == []  # odd: ours, not outstanding
+    assert [f.ping_id for f in c.out()] == [2]
+
+
+def test_client_does_not_reject_content_length() -> None:
+    c = ClientHarness()
+    sid = c.conn.send_request(request_headers(), end_stream=True)
+    ev = c.feed(c.f.syn_reply(sid, [*RESPONSE, (b"content-length", b"3")]),
+                c.f.data(sid, b"12345", fin=True))
+    assert ev[-1] == DataReceived(sid, b"12345", True)
+
+
+# --------------------------------------------------------------------- server paths
+
+
+def test_request_validation() -> None:
+    h = ServerHarness()
+    cases = [
+        (request_headers(extra=[(b":authority", b"x")]), "unknown pseudo-header :authority"),
+        (request_headers(path=b"index.html"), "invalid :path b'index.html'"),
+        (request_headers(extra=[(b"content-length", b"1x")]), "invalid content-length b'1x'"),
+        (request_headers(extra=[(b"content-length", b"1\x002")]), "invalid content-length b'2'"),
+    ]
+    sid = 1
+    for headers, reason in cases:
+        assert h.feed(h.f.syn_stream(sid, headers)) == [RequestRejected(sid, 400, reason)]
+        sid += 2
+    # content-length on a request without a body.
+    hdrs = request_headers(extra=[(b"content-length", b"5")])
+    assert h.feed(h.f.syn_stream(sid, hdrs, fin=True)) == [
+        RequestRejected(sid, 400, "content-length disagrees with the body")]
+    sid += 2
+    assert h.request(sid, request_headers(path=b"*", method=b"OPTIONS")) == [
+        RequestReceived(sid, request_headers(path=b"*", method=b"OPTIONS"), 0, True)]
+    sid += 2
+    # Client-forbidden headers are dropped before the app sees them.
+    headers = request_headers(extra=[(b"accept", b"*/*"), (b"host", b"evil"),
+                                     (b"connection", b"close"), (b"x-a", b"1")])
+    assert h.request(sid) and True
+    sid += 2
+    assert h.request(sid, headers) == [RequestReceived(
+        sid, request_headers(extra=[(b"accept", b"*/*"), (b"x-a", b"1")]), 0, True)]
+    # Validation off: anything goes through.
+    h2 = ServerHarness(validate_requests=False)
+    bad = [(b"x", b"y"), (b"host", b"h")]
+    assert h2.request(1, bad) == [RequestReceived(1, bad, 0, True)]
+
+
+def test_rejected_stream_discards_body() -> None:
+    h = ServerHarness()
+    events = h.feed(h.f.syn_stream(1, request_headers(omit=[b":host"])),
+                    h.f.data(1, b"x" * 40000), h.f.headers(1, [(b"a", b"b")]),
+                    h.f.data(1, b"y", fin=True))
+    assert events == [RequestRejected(1, 400, "missing :host")]
+    assert not h.conn.stream_is_open(1)
+    frames = h.out()
+    assert [(f.type, f.stream_id) for f in frames] == [(WINDOW_UPDATE, 0), (SYN_REPLY, 1)]
+    h.request(3, request_headers(omit=[b":path"]), fin=False)
+    assert h.feed(h.f.headers(3, [(b"t", b"1")], fin=True)) == []
+    assert not h.conn.stream_is_open(3)
+
+
+def test_body_exceeds_content_length() -> None:
+    h = ServerHarness()
+    hdrs = request_headers(method=b"POST", extra=[(b"content-length", b"3")])
+    events = h.feed(h.f.syn_stream(1, hdrs), h.f.data(1, b"12345"))
+    assert events == [RequestReceived(1, hdrs, 0, False),
+                      RequestRejected(1, 400, "body exceeds content-length 3")]
+    # Once the reply went out, the same fault is an RST.
+    events = h.feed(h.f.syn_stream(3, hdrs))
+    h.conn.send_response(3, RESPONSE)
+    h.out()
+    events = h.feed(h.f.data(3, b"1234"))
+    assert [(type(e), e.stream_id, e.status) for e in events] == [(StreamReset, 3, 1)]
+    # Trailers end a short body: 400 before the reply, nothing when already finished.
+    h.feed(h.f.syn_stream(5, hdrs), h.f.data(5, b"12"))
+    assert h.feed(h.f.headers(5, [(b"t", b"1")], fin=True))[-1] == RequestRejected(
+        5, 400, "content-length 3 but 2 body bytes")
+    h.feed(h.f.syn_stream(7, hdrs), h.f.data(7, b"1"))
+    h.conn.send_response(7, RESPONSE, end_stream=True)
+    ev = h.feed(h.f.data(7, b"", fin=True))
+    assert ev == [DataReceived(7, b"", True)]  # both sides done: nothing to reject
+
+
+def test_headers_frame_paths() -> None:
+    h = ServerHarness()
+    h.request(1, fin=False)
+    h.request(3, fin=True)
+    assert h.feed(h.f.headers(1)) == [HeadersReceived(1, [], False)]  # length 4: no block
+    ev = h.feed(h.f.headers(3, [(b"a", b"b")]))  # after FIN
+    assert [(e.stream_id, e.status) for e in ev] == [(3, 9)]
+    ev = h.feed(h.f.headers(1, [(b"A", b"b")]))  # bad block
+    assert [(e.stream_id, e.status) for e in ev] == [(1, 1)]
+    assert rsts(h.out()) == [(3, 9), (1, 1)]
+    ev = h.feed(h.f.control(HEADERS, b"\x00\x00\x00\x00"))
+    assert isinstance(ev[-1], ConnectionTerminated)
+    h = ServerHarness()
+    assert isinstance(h.feed(h.f.control(HEADERS, b"\x00"))[-1], ConnectionTerminated)
+    h = ServerHarness()
+    assert isinstance(h.feed(h.f.control(SYN_REPLY, b"\x00\x00\x00\x01"))[-1],
+                      ConnectionTerminated)
+    h = ServerHarness()
+    assert isinstance(h.feed(h.f.control(SYN_STREAM, b"\x00" * 9))[-1], ConnectionTerminated)
+    h = ServerHarness()
+    assert isinstance(h.feed(h.f.rst(0, 5))[-1], ConnectionTerminated)
+    h = ServerHarness()
+    assert isinstance(h.feed(h.f.headers(1, [(b"a", b"b")], block=b"\x00junk"))[-1],
+                      ConnectionTerminated)
+
+
+def test_finished_stream_late_frames() -> None:
+    h = ServerHarness()
+    h.request(1)
+    h.conn.send_response(1, RESPONSE, end_stream=True)
+    h.out()
+    assert h.feed(h.f.data(1, b"x")) == []
+    assert h.feed(h.f.headers(1, [(b"a", b"b")])) == []
+    assert h.feed(h.f.data(1, b"x")) == []  # only one RST per stream
+    assert rsts(h.out()) == [(1, 9)]
+    assert h.feed(h.f.rst(1, 5)) == []  # RST for an unknown stream: ignored
+
+
+def test_empty_frame_limits() -> None:
+    h = ServerHarness(limits=Limits(max_empty_frames=3))
+    h.request(1, fin=False)
+    assert h.feed(*[h.f.data(1)] * 3) == [DataReceived(1, b"", False)] * 3
+    ev = h.feed(h.f.data(1))
+    assert [(e.stream_id, e.status) for e in ev] == [(1, 1)]
+    h.request(3, fin=False)
+    assert len(h.feed(*[h.f.headers(3)] * 3)) == 3
+    ev = h.feed(h.f.headers(3))
+    assert [(e.stream_id, e.status) for e in ev] == [(3, 1)]
+
+
+def test_unknown_oversized_frame_in_one_read() -> None:
+    h = ServerHarness(limits=Limits(max_frame_size=100))
+    assert h.feed(h.f.control(0x99, b"q" * 500), h.f.ping(1)) == [PingReceived(1)]
+
+
+def test_v3_data_frame_over_window_refused_unbuffered() -> None:
+    h = ServerHarness(version=Version.SPDY3)
+    h.request(1, fin=False)
+    ev = h.feed(h.f.data(1, length=65537))
+    assert isinstance(ev[-1], ConnectionTerminated)
+    assert len(h.conn._inbuf) == 0
+
+
+# --------------------------------------------------------------------- limits
+
+
+def test_settings_limits() -> None:
+    h = ServerHarness()
+    ev = h.feed(h.f.settings([(i, 0) for i in range(1, 18)]))
+    assert isinstance(ev[-1], ConnectionTerminated)
+    h = ServerHarness()
+    for _ in range(10):
+        assert len(h.feed(h.f.settings([(4, 10)]))) == 1
+    ev = h.feed(h.f.settings([(4, 10)]))
+    assert isinstance(ev[-1], ConnectionTerminated) and "flood" in ev[-1].reason
+    # With a clock the budget refills at settings_rate per second.
+    now = [0.0]
+    h = ServerHarness(clock=lambda: now[0])
+    for _ in range(100):
+        now[0] += 0.1
+        assert len(h.feed(h.f.settings([(4, 10)]))) == 1
+
+
+def test_rapid_reset_with_clock() -> None:
+    now = [0.0]
+    h = ServerHarness(clock=lambda: now[0])
+    for i in range(1000):
+        now[0] += 0.1  # 10 per second: the sustained rate
+        h.request(2 * i + 1, fin=False)
+        assert h.feed(h.f.rst(2 * i + 1, 5)) == [StreamReset(2 * i + 1, 5, True)]
+    assert not h.conn.terminated
+    for i in range(1000, 1200):
+        h.request(2 * i + 1, fin=False)
+        ev = h.feed(h.f.rst(2 * i + 1, 5))
+        if ev and isinstance(ev[-1], ConnectionTerminated):
+            break
+    assert h.conn.terminated
+
+
+def test_refused_streams_count_as_resets() -> None:
+    h = ServerHarness(max_concurrent_streams=1)
+    h.request(1, fin=False)
+    for i in range(1, 101):
+        assert h.feed(h.f.syn_stream(2 * i + 1)) == []
+    ev = h.feed(h.f.syn_stream(203))
+    assert isinstance(ev[-1], ConnectionTerminated)
+
+
+def test_completed_streams_refund_the_budget() -> None:
+    h = ServerHarness(limits=Limits(reset_burst=2))
+    sid = 1
+    for _ in range(50):  # complete, cancel, complete, cancel, ...
+        h.request(sid)
+        h.conn.send_response(sid, RESPONSE, end_stream=True)
+        h.request(sid + 2, fin=False)
+        assert h.feed(h.f.rst(sid + 2, 5)) == [StreamReset(sid + 2, 5, True)]
+        sid += 4
+    assert not h.conn.terminated
+
+
+def test_budget_and_closed_streams() -> None:
+    b = Budget(2, 1.0, None)
+    assert b.spend() and b.spend() and not b.spend()
+    b.refund()
+    b.refund()
+    b.refund()
+    assert b.spend()
+    now = [0.0]
+    b = Budget(1, 2.0, lambda: now[0])
+    assert b.spend() and not b.spend()
+    now[0] += 1.0
+    assert b.spend()
+    closed = ClosedStreams(3)
+    for i in range(1, 6):
+        closed.add(i, ClosedStreams.RESET)
+    assert len(closed) == 3 and closed.get(1) is None and closed.get(5) == ClosedStreams.RESET
+
+
+def test_closed_stream_memory_eviction() -> None:
+    h = ServerHarness(limits=Limits(max_closed_streams=4))
+    for i in range(10):
+        h.request(2 * i + 1)
+        h.conn.send_response(2 * i + 1, RESPONSE, end_stream=True)
+    assert len(h.conn._closed_streams) == 4
+    h.out()
+    # Stream 1 is forgotten: late DATA now looks like a never-opened stream.
+    assert h.feed(h.f.data(1, b"x"), h.f.data(19, b"x")) == []
+    assert rsts(h.out()) == [(1, 2), (19, 9)]
+
+
+def test_queued_control_frames_limit() -> None:
+    h = ServerHarness(limits=Limits(max_queued_control_frames=5))
+    ev = h.feed(*[h.f.ping(2 * i + 1) for i in range(6)])
+    assert ev[:6] == [PingReceived(2 * i + 1) for i in range(6)]
+    assert isinstance(ev[-1], ConnectionTerminated)
+    h = ServerHarness(limits=Limits(max_queued_control_frames=5))
+    for i in range(10):
+        assert h.feed(h.f.ping(2 * i + 1)) == [PingReceived(2 * i + 1)]
+        h.conn.data_to_send()  # draining keeps the session alive
+
+
+def test_encode_accepts_one_shot_iterables() -> None:
+    # Commands take any iterable; a generator with a repeated name must still be merged.
+    gen = (pair for pair in [(b"a", b"1"), (b"B", b"2"), (b"a", b"3")])
+    assert parse_nv_block(encode_nv_block(gen)) == [(b"a", b"1"), (b"a", b"3"), (b"b", b"2")]
+    h = ServerHarness()
+    h.request(1)
+    h.conn.send_response(1, (p for p in [*RESPONSE, (b"x", b"1"), (b"X", b"2")]))
+    assert h.out()[0].headers == [*RESPONSE, (b"x", b"1"), (b"x", b"2")]
+
+
+def test_nv_codec_uncached_names_and_truncation() -> None:
+    # Names never seen before go through validation in both encode paths.
+    fresh = [(b"x-fresh-one", b"1"), (b"x-fresh-one", b"2"), (b"x-Fresh-Two", b"3")]
+    assert parse_nv_block(encode_nv_block(fresh)) == [
+        (b"x-fresh-one", b"1"), (b"x-fresh-one", b"2"), (b"x-fresh-two", b"3")]
+    assert parse_nv_block(encode_nv_block([(b"x-fresh-three", b"")])) == [
+        (b"x-fresh-three", b"")]
+    # Count 2 with room for it, but the second pair's length field is cut off.
+    raw = b"\x00\x00\x00\x02\x00\x00\x00\x01a\x00\x00\x00\x0a0123456789\x00\x00"
+    with pytest.raises(HeaderBlockError, match="truncated"):
+        parse_nv_block(raw)
+
+
+def test_nv_codec_hop_by_hop_and_merged_value_errors() -> None:
+    assert parse_nv_block(encode_nv_block([(b"Connection", b"close"), (b"a", b"1")])) == [
+        (b"a", b"1")]
+    with pytest.raises(LocalProtocolError):
+        encode_nv_block([(b"a", b"1"), (b"a", b"x\r\ny")])
+
+
+def test_has_partial_input() -> None:
+    h = ServerHarness()
+    ping = h.f.ping(1)
+    assert not h.conn.has_partial_input
+    h.feed(ping[:5])
+    assert h.conn.has_partial_input
+    h.feed(ping[5:])
+    assert not h.conn.has_partial_input
+    h.feed(h.f.control(0x1234, b"", length=100_000))  # skipping an oversized unknown frame
+    assert h.conn.has_partial_input and len(h.conn._inbuf) == 0
+
+
+def test_client_corrupt_reply_block_ends_session() -> None:
+    c = ClientHarness()
+    sid = c.conn.send_request(request_headers(), end_stream=True)
+    ev = c.feed(c.f.syn_reply(sid, block=b"\x00not zlib"))
+    assert len(ev) == 1 and isinstance(ev[0], ConnectionTerminated)
