@@ -200,7 +200,7 @@ def test_our_server_frames_decode_in_spdy_transport(level: int) -> None:
 def test_our_client_frames_decode_in_spdy_transport() -> None:
     client = Connection(ConnectionConfig(client_side=True, initial_window_size=1 << 20))
     client.initiate_connection()
-    sid = client.send_request(_request(b"/upload") + [(b"content-length", b"5")],
+    sid = client.send_request([*_request(b"/upload"), (b"content-length", b"5")],
                               priority=1)
     client.send_data(sid, b"hello", end_stream=True)
     other = client.send_request(_request(b"/x"), end_stream=True)
