@@ -236,7 +236,7 @@ class Config:
         max_concurrent_streams: int = 256,
         initial_window_size: int = 262144,
         session_window_size: int = 4194304,
-        header_compression_level: int = -1,
+        header_compression_level: int = 0,
         max_header_size: int = 65536,
         max_header_count: int = 128,
         max_frame_size: int = 65536,

@@ -60,7 +60,7 @@ CONTRACT_DEFAULTS: dict[str, Any] = {
     "max_concurrent_streams": 256,
     "initial_window_size": 262144,
     "session_window_size": 4194304,
-    "header_compression_level": -1,
+    "header_compression_level": 0,
     "max_header_size": 65536,
     "max_header_count": 128,
     "max_frame_size": 65536,

@@ -30,7 +30,7 @@ _ENCODED_NAMES: dict[bytes, bytes] = {}
 
 Headers = list[tuple[bytes, bytes]]
 
-#: Huffman-only: small blocks that cannot leak secrets through LZ77 matches (CRIME).
+#: Huffman-only coding: no LZ77 matches, so no CRIME leak; see HeaderCompressor.
 HUFFMAN_ONLY = -1
 
 
@@ -248,13 +248,15 @@ def _encode_merged(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
 class HeaderCompressor:
     """Deflates outgoing NV blocks with a SYNC flush after each one.
 
-    `level`: HUFFMAN_ONLY (-1, the default: no string matching, so secrets in one header
-    cannot be guessed from the compressed size), 0 (stored) or 1..9 (full deflate).
+    `level`: 0 (stored, the default) and HUFFMAN_ONLY (-1) do no string matching, so a
+    secret in one header cannot be guessed from the compressed size (CRIME); stored is
+    also far cheaper, since Huffman coding builds new trees at every sync flush. 1..9 is
+    full deflate: smallest, but only safe when no response header is secret.
     """
 
     __slots__ = ("_deflater",)
 
-    def __init__(self, level: int = HUFFMAN_ONLY, dictionary: bytes = SPDY3_DICTIONARY):
+    def __init__(self, level: int = 0, dictionary: bytes = SPDY3_DICTIONARY):
         if not HUFFMAN_ONLY <= level <= 9:
             raise ValueError(f"header compression level must be -1..9, not {level}")
         if level == HUFFMAN_ONLY:
