@@ -264,7 +264,8 @@ class SpdyProtocol(asyncio.Protocol):
             self._idle_timer = None
         state = self.server_state
         limit = self.config.limit_concurrency
-        if limit is not None and len(state.connections) + len(state.tasks) >= limit:
+        # Same rule as HTTP/1.1: too many connections, or as many app tasks as the limit.
+        if limit is not None and (len(state.connections) > limit or len(state.tasks) >= limit):
             self._reply_error(stream_id, 503, b"Service Unavailable")
             return
         method = b"GET"
@@ -586,9 +587,10 @@ class SpdyProtocol(asyncio.Protocol):
             if outbound is None:
                 return
             stalled = [outbound]
+        # No pump here: the caller flushes once every event of the read is applied, so
+        # streams unblocked together are served in priority order.
         for outbound in stalled:
             self._schedule(outbound)
-        self._pump()
 
     def _pump(self) -> None:
         """Move queued body bytes into the engine while windows and the transport allow."""
