@@ -86,6 +86,9 @@ class LifespanOn:
         }
         try:
             await self.config.loaded_app(scope, self._receive, self._send)
+        except asyncio.CancelledError:
+            # A forced exit skips lifespan shutdown and cancels us: not the app's failure.
+            raise
         except BaseException as exc:  # the app's own failure; reported, never propagated
             self.error_occurred = True
             if self.startup_failed or self.shutdown_failed:
