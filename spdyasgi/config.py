@@ -321,6 +321,9 @@ class Config:
         self._lifespan_class: type[Any] | None = None
 
         self._validate()
+        if self.cleartext_spdy_version not in self.spdy_versions:
+            # Prior-knowledge sessions can only be of a version that is switched on.
+            self.cleartext_spdy_version = self.spdy_versions[0]
         if env_file is not None:
             if not os.path.isfile(env_file):
                 raise ConfigError("env_file", f"{env_file!s} is not a file")
@@ -627,8 +630,16 @@ class Config:
         if self.ssl_ciphers:
             context.set_ciphers(self.ssl_ciphers)
         if self.alpn_protocols:
-            context.set_alpn_protocols(list(self.alpn_protocols))
+            context.set_alpn_protocols(self.offered_alpn_protocols)
         return context
+
+    @property
+    def offered_alpn_protocols(self) -> list[str]:
+        """`alpn_protocols` less the SPDY versions that `spdy_versions` turns off."""
+        return [
+            proto for proto in self.alpn_protocols
+            if not proto.startswith("spdy/") or proto[5:] in self.spdy_versions
+        ]
 
     # -- event loop and sockets -----------------------------------------------------
 

@@ -540,3 +540,11 @@ def test_config_is_picklable_for_spawned_workers() -> None:
     config = Config("examples.hello:app", workers=2)
     clone = pickle.loads(pickle.dumps(config))
     assert clone.workers == 2 and clone.app == "examples.hello:app"
+
+
+def test_spdy_versions_filter_alpn_and_cleartext_version() -> None:
+    config = Config("examples.hello:app", spdy_versions="3")
+    assert config.offered_alpn_protocols == ["spdy/3", "http/1.1"]
+    assert config.cleartext_spdy_version == "3"
+    config = Config("examples.hello:app", spdy_versions=("3.1",), cleartext_spdy_version="3.1")
+    assert config.offered_alpn_protocols == ["spdy/3.1", "http/1.1"]
