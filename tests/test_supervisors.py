@@ -203,3 +203,40 @@ def test_workers_with_broken_app_exit_3(tmp_path: Path) -> None:
     )
     assert proc.returncode == 3, proc.stderr
     assert "sup_missing_mod:app" in proc.stderr
+
+
+@pytest.mark.timeout(60)
+def test_reload_end_to_end(tmp_path: Path) -> None:
+    pytest.importorskip("watchfiles")
+    app_file = tmp_path / "reload_app.py"
+    template = (
+        "async def app(scope, receive, send):\n"
+        "    if scope['type'] != 'http':\n"
+        "        return\n"
+        "    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
+        "    await send({'type': 'http.response.body', 'body': b'%s'})\n"
+    )
+    app_file.write_text(template % "version one")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spdyasgi", "reload_app:app", "--reload", "--app-dir",
+         str(tmp_path), "--reload-dir", str(tmp_path), "--reload-delay", "0.1",
+         "--port", str(port)],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert _get(port) == b"version one"
+        app_file.write_text(template % "version two")
+        deadline = time.monotonic() + 20
+        while _get(port) != b"version two":
+            assert time.monotonic() < deadline, "the change was not picked up"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, output
+    assert "Traceback" not in output
