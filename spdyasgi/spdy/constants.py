@@ -103,3 +103,4 @@ HOP_BY_HOP_HEADERS = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
 REQUIRED_REQUEST_PSEUDO_HEADERS = (b":method", b":path", b":version", b":host", b":scheme")
+REQUIRED_PUSH_HEADERS = (b":scheme", b":host", b":path")

@@ -1,0 +1,651 @@
+"""The receiving half of a session: parse frames, check them, emit events.
+
+Each frame is checked against the session's state and answered with the narrowest
+reaction the spec allows (an event, an RST_STREAM, or GOAWAY + `ConnectionTerminated`).
+Header blocks are inflated for every header-carrying frame, even ones about to be
+refused, because the zlib context is shared by the whole session.
+"""
+
+from __future__ import annotations
+
+from . import frames
+from .constants import (
+    MAX_WINDOW,
+    REQUIRED_PUSH_HEADERS,
+    REQUIRED_REQUEST_PSEUDO_HEADERS,
+    FrameType,
+    SessionStatus,
+    SettingId,
+    StreamStatus,
+)
+from .events import (
+    DataReceived,
+    Event,
+    GoAwayReceived,
+    HeadersReceived,
+    PingAcknowledged,
+    PingReceived,
+    PushReceived,
+    RequestReceived,
+    RequestRejected,
+    ResponseReceived,
+    SettingsReceived,
+    StreamReset,
+    WindowUpdated,
+)
+from .exceptions import (
+    ProtocolError,
+)
+from .headers import (
+    CompressionError,
+    HeaderBlockError,
+    Headers,
+)
+from .session import SessionState
+from .stream import ClosedStreams, Stream
+
+_unpack_header = frames.FRAME_HEADER.unpack_from
+_unpack_u32 = frames.UINT32.unpack_from
+_unpack_u32x2 = frames.UINT32X2.unpack_from
+_unpack_syn = frames.SYN_STREAM_HEAD.unpack_from
+
+_FIN = 0x01
+_UNIDIRECTIONAL = 0x02
+_CONTROL_BIT = 0x80000000
+_STREAM_MASK = 0x7FFFFFFF
+_ALLOWED_REQUEST_PSEUDO = frozenset(REQUIRED_REQUEST_PSEUDO_HEADERS)
+_DROPPED_REQUEST_HEADERS = frozenset(
+    {b"host", b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding"}
+)
+_FIXED_LENGTH = {
+    FrameType.RST_STREAM: 8,
+    FrameType.PING: 4,
+    FrameType.GOAWAY: 8,
+    FrameType.WINDOW_UPDATE: 8,
+}
+_KNOWN_TYPES = frozenset(
+    {
+        FrameType.SYN_STREAM,
+        FrameType.SYN_REPLY,
+        FrameType.RST_STREAM,
+        FrameType.SETTINGS,
+        FrameType.PING,
+        FrameType.GOAWAY,
+        FrameType.HEADERS,
+        FrameType.WINDOW_UPDATE,
+    }
+)
+
+
+class FrameReceiver(SessionState):
+    """Turns received bytes into events (see the module docstring)."""
+
+    def receive_data(self, data: bytes) -> list[Event]:
+        """Feed bytes read from the peer; returns what happened, in order."""
+        if self.terminated:
+            return []
+        events: list[Event | None] = []
+        self._events = events
+        self._batch_requests.clear()
+        self._batch_resets = 0
+        buf = self._inbuf
+        buf += data
+        pos = 0
+        if self._skip:
+            take = min(self._skip, len(buf))
+            self._skip -= take
+            pos = take
+        try:
+            pos = self._parse(buf, pos)
+        except ProtocolError as exc:
+            self._terminate(exc.status, str(exc))
+            buf.clear()
+        else:
+            if pos:
+                del buf[:pos]
+        if self._queued_control > self.limits.max_queued_control_frames and not self.terminated:
+            self._terminate(
+                SessionStatus.PROTOCOL_ERROR,
+                f"more than {self.limits.max_queued_control_frames} control frames queued "
+                "for a peer that does not read",
+            )
+        if self._dropped:
+            self._dropped = False
+            return [event for event in events if event is not None]
+        return events  # type: ignore[return-value]  # no None when nothing was dropped
+
+    _dropped = False
+
+    def _parse(self, buf: bytearray, pos: int) -> int:
+        end = len(buf)
+        max_frame = self.limits.max_frame_size
+        while end - pos >= 8:
+            word, flags_length = _unpack_header(buf, pos)
+            length = flags_length & 0xFFFFFF
+            flags = flags_length >> 24
+            if word & _CONTROL_BIT:
+                version = (word >> 16) & 0x7FFF
+                frame_type = word & 0xFFFF
+                if version != self._wire:
+                    raise ProtocolError(
+                        f"control frame of version {version} on a SPDY/{self._wire} session"
+                    )
+                known = frame_type in _KNOWN_TYPES
+                if length > max_frame:
+                    if known:
+                        raise ProtocolError(
+                            f"{FrameType(frame_type).name} of {length} bytes is over the "
+                            f"{max_frame}-byte limit"
+                        )
+                    # Unknown types and CREDENTIAL: skip without buffering.
+                    available = end - pos - 8
+                    if available >= length:
+                        pos += 8 + length
+                        continue
+                    self._skip = length - available
+                    return end
+                if end - pos - 8 < length:
+                    break
+                start = pos + 8
+                pos = start + length
+                if known:
+                    self._on_control(frame_type, flags, bytes(buf[start:pos]))
+            else:
+                if end - pos - 8 < length:
+                    if length > self._max_inbound_data():
+                        self._oversized_data(word, length)
+                    break
+                start = pos + 8
+                pos = start + length
+                self._on_data(word, flags, bytes(buf[start:pos]))
+        return pos
+
+    def _max_inbound_data(self) -> int:
+        if self._session_fc:
+            return self.session_recv_window
+        return max(self.local_initial_window, self.config.initial_window_size)
+
+    def _oversized_data(self, stream_id: int, length: int) -> None:
+        raise ProtocolError(
+            f"DATA frame of {length} bytes on stream {stream_id} exceeds every receive window"
+        )
+
+    def _on_control(self, frame_type: int, flags: int, payload: bytes) -> None:
+        fixed = _FIXED_LENGTH.get(frame_type)  # type: ignore[call-overload]
+        if fixed is not None and len(payload) != fixed:
+            raise ProtocolError(
+                f"{FrameType(frame_type).name} with length {len(payload)} (must be {fixed})"
+            )
+        if frame_type == FrameType.SYN_STREAM:
+            self._on_syn_stream(flags, payload)
+        elif frame_type == FrameType.SYN_REPLY:
+            self._on_syn_reply(flags, payload)
+        elif frame_type == FrameType.HEADERS:
+            self._on_headers(flags, payload)
+        elif frame_type == FrameType.RST_STREAM:
+            self._on_rst_stream(payload)
+        elif frame_type == FrameType.WINDOW_UPDATE:
+            self._on_window_update(payload)
+        elif frame_type == FrameType.PING:
+            self._on_ping(payload)
+        elif frame_type == FrameType.SETTINGS:
+            self._on_settings(flags, payload)
+        else:
+            self._on_goaway(payload)
+
+    def _on_syn_stream(self, flags: int, payload: bytes) -> None:
+        if len(payload) < 10:
+            raise ProtocolError(f"SYN_STREAM with length {len(payload)} (at least 10)")
+        stream_id, assoc_id, prio_byte, _slot = _unpack_syn(payload, 0)
+        stream_id &= _STREAM_MASK
+        assoc_id &= _STREAM_MASK
+        priority = prio_byte >> 5
+        if self.client_side:
+            self._on_push(stream_id, assoc_id, priority, flags, payload[10:])
+            return
+        if stream_id == 0 or stream_id % 2 == 0:
+            raise ProtocolError(f"SYN_STREAM with invalid client stream id {stream_id}")
+        if stream_id < self.highest_remote_id:
+            raise ProtocolError(
+                f"SYN_STREAM id {stream_id} below the highest seen {self.highest_remote_id}"
+            )
+        repeated = stream_id == self.highest_remote_id
+        try:
+            headers = self._decompressor.decode(payload[10:])
+            block_error: HeaderBlockError | None = None
+        except CompressionError as exc:
+            raise ProtocolError(str(exc)) from None
+        except HeaderBlockError as exc:
+            headers = []
+            block_error = exc
+        if repeated:
+            self._stream_error(stream_id, StreamStatus.PROTOCOL_ERROR,
+                               f"SYN_STREAM reuses stream id {stream_id}",
+                               self.streams.get(stream_id))
+            return
+        self.highest_remote_id = stream_id
+        if self.goaway_sent and stream_id > self.last_good_stream_id:
+            return  # ignored after GOAWAY: inflated, never answered
+        if block_error is not None:
+            self._stream_error(stream_id, block_error.status, str(block_error))
+            return
+        if flags & _UNIDIRECTIONAL or assoc_id:
+            self._stream_error(stream_id, StreamStatus.PROTOCOL_ERROR,
+                               "client SYN_STREAM must not be unidirectional or associated")
+            return
+        if self._remote_open >= self.config.max_concurrent_streams:
+            self._count_reset()
+            self._stream_error(stream_id, StreamStatus.REFUSED_STREAM,
+                               "over the concurrent stream limit")
+            return
+        end_stream = bool(flags & _FIN)
+        stream = Stream(stream_id, priority, self.remote_initial_window, self.local_initial_window)
+        stream.remote_closed = end_stream
+        self.streams[stream_id] = stream
+        self._remote_open += 1
+        self.last_good_stream_id = stream_id
+        if self.config.validate_requests:
+            problem, headers = self._check_request(stream, headers)
+            if problem:
+                self._reject(stream, problem)
+                return
+        self._batch_requests[stream_id] = len(self._events)
+        self._events.append(RequestReceived(stream_id, headers, priority, end_stream))
+
+    def _check_request(self, stream: Stream, headers: Headers) -> tuple[str, Headers]:
+        """Return (problem, headers with client-forbidden headers dropped)."""
+        found = 0
+        cleaned: Headers | None = None
+        for index, (name, value) in enumerate(headers):
+            if name[0] == 58:  # b":"
+                if name not in _ALLOWED_REQUEST_PSEUDO:
+                    return f"unknown pseudo-header {name.decode()}", headers
+                found += 1
+                if name == b":path" and (not value or value[0] != 47) and value != b"*":
+                    return f"invalid :path {value!r}", headers
+            elif name in _DROPPED_REQUEST_HEADERS:
+                if cleaned is None:
+                    cleaned = headers[:index]
+                continue
+            elif name == b"content-length":
+                if not value.isdigit() or len(value) > 18 or stream.content_length is not None:
+                    return f"invalid content-length {value!r}", headers
+                stream.content_length = int(value)
+            if cleaned is not None:
+                cleaned.append((name, value))
+        if found != len(REQUIRED_REQUEST_PSEUDO_HEADERS):
+            names = {name for name, _ in headers}
+            missing = [n.decode() for n in REQUIRED_REQUEST_PSEUDO_HEADERS if n not in names]
+            return f"missing {', '.join(missing)}", headers
+        if stream.remote_closed and stream.content_length:
+            return "content-length disagrees with the body", headers
+        return "", headers if cleaned is None else cleaned
+
+    def _reject(self, stream: Stream, reason: str) -> None:
+        """Answer a malformed request with 400 (or RST once a reply went out)."""
+        stream_id = stream.stream_id
+        if stream.reply_sent:  # pragma: no cover - defensive: callers check first
+            self._stream_error(stream_id, StreamStatus.PROTOCOL_ERROR, reason, stream)
+            return
+        stream.rejected = True
+        block = self._compressor.encode(
+            [(b":status", b"400"), (b":version", b"HTTP/1.1"),
+             (b"content-length", b"0")]
+        )
+        stream.reply_sent = True
+        self._out.append(frames.syn_reply(self._wire, stream_id, _FIN, block))
+        self._local_fin(stream)
+        self._emit(RequestRejected(stream_id, 400, reason))
+
+    def _on_push(
+        self, stream_id: int, assoc_id: int, priority: int, flags: int, block: bytes
+    ) -> None:
+        if stream_id == 0 or stream_id % 2 == 1 or stream_id <= self.highest_remote_id:
+            raise ProtocolError(f"pushed SYN_STREAM with invalid stream id {stream_id}")
+        headers = self._decode_block_or_reset(stream_id, block)
+        self.highest_remote_id = stream_id
+        if headers is None:
+            return
+        assoc = self.streams.get(assoc_id)
+        # The UNIDIRECTIONAL flag is not required: node-spdy (spdy-transport 3.0.0) omits it
+        # on its pushes, and an even id with an associated stream can mean nothing else.
+        if assoc_id == 0 or assoc_id % 2 == 0:
+            self._stream_error(stream_id, StreamStatus.PROTOCOL_ERROR,
+                               "push must be associated with one of our streams")
+            return
+        names = {name for name, _ in headers}
+        if any(name not in names for name in REQUIRED_PUSH_HEADERS):
+            self._stream_error(stream_id, StreamStatus.PROTOCOL_ERROR,
+                               "push lacks :scheme, :host or :path")
+            return
+        if (
+            assoc is None
+            or not self.config.accept_push
+            or self.goaway_sent
+            or self._remote_open >= self.config.max_concurrent_streams
+        ):
+            self._stream_error(stream_id, StreamStatus.REFUSED_STREAM, "push refused")
+            return
+        stream = Stream(stream_id, priority, self.remote_initial_window, self.local_initial_window)
+        stream.associated_id = assoc_id
+        stream.local_closed = True
+        stream.reply_received = True
+        stream.remote_closed = bool(flags & _FIN)
+        self.streams[stream_id] = stream
+        self._remote_open += 1
+        self.last_good_stream_id = stream_id
+        self._emit(PushReceived(stream_id, assoc_id, headers, priority, stream.remote_closed))
+        if stream.remote_closed:
+            self._forget(stream, ClosedStreams.FINISHED)
+
+    def _decode_block_or_reset(self, stream_id: int, block: bytes) -> Headers | None:
+        try:
+            return self._decompressor.decode(block)
+        except CompressionError as exc:
+            raise ProtocolError(str(exc)) from None
+        except HeaderBlockError as exc:
+            self._stream_error(stream_id, exc.status, str(exc), self.streams.get(stream_id))
+            return None
+
+    def _on_syn_reply(self, flags: int, payload: bytes) -> None:
+        if len(payload) < 4:
+            raise ProtocolError(f"SYN_REPLY with length {len(payload)} (at least 4)")
+        if not self.client_side:
+            raise ProtocolError("a client sent SYN_REPLY")
+        (stream_id,) = _unpack_u32(payload, 0)
+        stream_id &= _STREAM_MASK
+        headers = self._decode_block_or_reset(stream_id, payload[4:])
+        if headers is None:
+            return
+        stream = self.streams.get(stream_id)
+        if stream is None or stream_id % 2 == 0:
+            if self._closed_streams.get(stream_id) is None and stream_id >= self._next_local_id:
+                raise ProtocolError(f"SYN_REPLY for stream {stream_id} we never opened")
+            return
+        if stream.reply_received:
+            self._stream_error(stream_id, StreamStatus.STREAM_IN_USE,
+                               f"second SYN_REPLY on stream {stream_id}", stream)
+            return
+        stream.reply_received = True
+        end_stream = bool(flags & _FIN)
+        self._emit(ResponseReceived(stream_id, headers, end_stream))
+        if end_stream:
+            self._remote_fin(stream)
+
+    def _on_headers(self, flags: int, payload: bytes) -> None:
+        if len(payload) < 4:
+            raise ProtocolError(f"HEADERS with length {len(payload)} (at least 4)")
+        (stream_id,) = _unpack_u32(payload, 0)
+        stream_id &= _STREAM_MASK
+        if stream_id == 0:
+            raise ProtocolError("HEADERS on stream 0")
+        if len(payload) == 4:
+            headers: Headers | None = []
+        else:
+            try:
+                headers = self._decompressor.decode(payload[4:])
+                block_error: HeaderBlockError | None = None
+            except CompressionError as exc:
+                raise ProtocolError(str(exc)) from None
+            except HeaderBlockError as exc:
+                headers = None
+                block_error = exc
+        stream = self.streams.get(stream_id)
+        end_stream = bool(flags & _FIN)
+        if stream is None:
+            self._frame_for_dead_stream(stream_id, "HEADERS")
+            return
+        if stream.remote_closed:
+            self._stream_error(stream_id, StreamStatus.STREAM_ALREADY_CLOSED,
+                               f"HEADERS after FIN on stream {stream_id}", stream)
+            return
+        if headers is None:
+            assert block_error is not None
+            self._stream_error(stream_id, block_error.status, str(block_error), stream)
+            return
+        if self.client_side and not stream.reply_received and stream_id % 2 == 1:
+            self._stream_error(stream_id, StreamStatus.PROTOCOL_ERROR,
+                               "HEADERS before SYN_REPLY", stream)
+            return
+        if not headers and not end_stream and self._empty_frame(stream):
+            return
+        if stream.rejected:
+            if end_stream:
+                self._remote_fin(stream)
+            return
+        self._emit(HeadersReceived(stream_id, headers, end_stream))
+        if end_stream:
+            self._end_of_request_body(stream)
+
+    def _frame_for_dead_stream(self, stream_id: int, what: str) -> None:
+        """HEADERS or DATA for a stream we do not hold (credit was already handled)."""
+        if self.goaway_sent and stream_id > self.last_good_stream_id:
+            return
+        how = self._closed_streams.get(stream_id)
+        if how == ClosedStreams.RESET:
+            return
+        if how == ClosedStreams.FINISHED:
+            self._queue_control(
+                frames.rst_stream(self._wire, stream_id, StreamStatus.STREAM_ALREADY_CLOSED)
+            )
+            self._closed_streams.add(stream_id, ClosedStreams.RESET)
+            return
+        if stream_id == 0:  # pragma: no cover - defensive: DATA/HEADERS check it first
+            raise ProtocolError(f"{what} on stream 0")
+        self._queue_control(frames.rst_stream(self._wire, stream_id, StreamStatus.INVALID_STREAM))
+        self._closed_streams.add(stream_id, ClosedStreams.RESET)
+
+    def _empty_frame(self, stream: Stream) -> bool:
+        stream.empty_frames += 1
+        if stream.empty_frames > self.limits.max_empty_frames:
+            self._stream_error(stream.stream_id, StreamStatus.PROTOCOL_ERROR,
+                               "too many empty frames", stream)
+            return True
+        return False
+
+    def _end_of_request_body(self, stream: Stream) -> None:
+        expected = stream.content_length
+        if expected is not None and expected != stream.received and not self.client_side:
+            self._remote_fin(stream)
+            self._reject_after_delivery(
+                stream, f"content-length {expected} but {stream.received} body bytes"
+            )
+            return
+        self._remote_fin(stream)
+
+    def _reject_after_delivery(self, stream: Stream, reason: str) -> None:
+        if stream.stream_id not in self.streams:  # both sides already finished
+            return
+        if stream.reply_sent:
+            self._stream_error(stream.stream_id, StreamStatus.PROTOCOL_ERROR, reason, stream)
+        else:
+            self._reject(stream, reason)
+
+    def _on_rst_stream(self, payload: bytes) -> None:
+        stream_id, status = _unpack_u32x2(payload, 0)
+        stream_id &= _STREAM_MASK
+        if stream_id == 0:
+            raise ProtocolError("RST_STREAM on stream 0")
+        stream = self.streams.get(stream_id)
+        if stream is None:
+            return
+        counted = not stream.local_closed and (stream_id % 2 == 1) != self.client_side
+        self._forget(stream, ClosedStreams.RESET)
+        index = self._batch_requests.pop(stream_id, None)
+        if index is not None:
+            # Opened and reset within one read: the application never needs to see it,
+            # nor anything else this read produced for it (its DATA is credited here,
+            # since nobody will acknowledge it).
+            events = self._events
+            dropped = 0
+            for i in range(index, len(events)):
+                event = events[i]
+                if event is not None and getattr(event, "stream_id", None) == stream_id:
+                    if isinstance(event, DataReceived):
+                        dropped += len(event.data)
+                    events[i] = None
+            self._dropped = True
+            if dropped:
+                self._credit_session(dropped)
+        else:
+            self._emit(StreamReset(stream_id, status, True))
+        if stream.pushes:
+            for push_id in list(stream.pushes):
+                push = self.streams.get(push_id)
+                if push is not None:
+                    self._queue_rst(push, StreamStatus.CANCEL)
+                    self._forget(push, ClosedStreams.RESET)
+                    self._emit(StreamReset(push_id, StreamStatus.CANCEL, False,
+                                           "associated stream was reset"))
+        if counted:
+            # Counted last, so a stream dropped above stays dropped if this ends the session.
+            self._count_reset()
+
+    def _count_reset(self) -> None:
+        self._batch_resets += 1
+        if (
+            not self._reset_budget.spend()
+            or self._batch_resets > 2 * self.config.max_concurrent_streams
+        ):
+            raise ProtocolError("too many streams reset or refused (rapid reset)")
+
+    def _on_window_update(self, payload: bytes) -> None:
+        stream_id, delta = _unpack_u32x2(payload, 0)
+        stream_id &= _STREAM_MASK
+        delta &= _STREAM_MASK
+        if stream_id == 0:
+            if not self._session_fc:
+                return
+            if delta == 0:
+                raise ProtocolError("session WINDOW_UPDATE with delta 0")
+            if self.session_send_window + delta > MAX_WINDOW:
+                raise ProtocolError("session send window overflow")
+            self.session_send_window += delta
+            self._emit(WindowUpdated(0, delta))
+            return
+        stream = self.streams.get(stream_id)
+        if stream is None:
+            return
+        if delta == 0:
+            self._stream_error(stream_id, StreamStatus.PROTOCOL_ERROR,
+                               "WINDOW_UPDATE with delta 0", stream)
+            return
+        if stream.send_window + delta > MAX_WINDOW:
+            self._stream_error(stream_id, StreamStatus.FLOW_CONTROL_ERROR,
+                               "stream send window overflow", stream)
+            return
+        stream.send_window += delta
+        self._emit(WindowUpdated(stream_id, delta))
+
+    def _on_ping(self, payload: bytes) -> None:
+        (ping_id,) = _unpack_u32(payload, 0)
+        if (ping_id % 2 == 1) != self.client_side:
+            self._queue_control(frames.ping(self._wire, ping_id))
+            self._emit(PingReceived(ping_id))
+        elif ping_id in self._outstanding_pings:
+            self._outstanding_pings.discard(ping_id)
+            self._emit(PingAcknowledged(ping_id))
+
+    def _on_settings(self, flags: int, payload: bytes) -> None:
+        size = len(payload)
+        if size < 4:
+            raise ProtocolError(f"SETTINGS with length {size}")
+        (count,) = _unpack_u32(payload, 0)
+        if 4 + 8 * count != size:
+            raise ProtocolError(f"SETTINGS declares {count} entries in {size} bytes")
+        if count > self.limits.max_settings_entries:
+            raise ProtocolError(f"SETTINGS with {count} entries")
+        if not self._settings_budget.spend():
+            raise ProtocolError("SETTINGS flood")
+        received: dict[int, int] = {}
+        for offset in range(4, size, 8):
+            id_word, value = _unpack_u32x2(payload, offset)
+            setting_id = id_word & 0xFFFFFF
+            if setting_id not in received:
+                received[setting_id] = value
+        window = received.get(SettingId.INITIAL_WINDOW_SIZE)
+        if window is not None:
+            if window > MAX_WINDOW:
+                raise ProtocolError(f"INITIAL_WINDOW_SIZE {window} above 2^31-1")
+            delta = window - self.remote_initial_window
+            self.remote_initial_window = window
+            if delta:
+                for stream in list(self.streams.values()):
+                    stream.send_window += delta
+                    if stream.send_window > MAX_WINDOW:
+                        self._stream_error(stream.stream_id, StreamStatus.FLOW_CONTROL_ERROR,
+                                           "INITIAL_WINDOW_SIZE overflows the window", stream)
+        limit = received.get(SettingId.MAX_CONCURRENT_STREAMS)
+        if limit is not None:
+            self.remote_max_concurrent_streams = limit
+        self.remote_settings.update(received)
+        self._emit(SettingsReceived(received, bool(flags & 0x01)))
+
+    def _on_goaway(self, payload: bytes) -> None:
+        last_good, status = _unpack_u32x2(payload, 0)
+        last_good &= _STREAM_MASK
+        self.goaway_received = True
+        self.remote_last_good_stream_id = last_good
+        self._emit(GoAwayReceived(last_good, status))
+        # Our streams above the peer's last good id were never processed: they are dead.
+        local_parity = 1 if self.client_side else 0
+        for stream_id in [s for s in self.streams if s % 2 == local_parity and s > last_good]:
+            stream = self.streams[stream_id]
+            self._forget(stream, ClosedStreams.RESET)
+            self._emit(StreamReset(stream_id, StreamStatus.REFUSED_STREAM, True,
+                                   "above the peer's GOAWAY last-good id"))
+
+    def _on_data(self, stream_id: int, flags: int, data: bytes) -> None:
+        size = len(data)
+        if stream_id == 0:
+            raise ProtocolError("DATA on stream 0")
+        if self._session_fc:
+            if size > self.session_recv_window:
+                raise ProtocolError(
+                    f"DATA overran the session window ({size} > {self.session_recv_window})"
+                )
+            self.session_recv_window -= size
+        stream = self.streams.get(stream_id)
+        end_stream = bool(flags & _FIN)
+        if stream is None:
+            self._credit_session(size)
+            self._frame_for_dead_stream(stream_id, "DATA")
+            return
+        if stream.remote_closed:
+            self._credit_session(size)
+            self._stream_error(stream_id, StreamStatus.STREAM_ALREADY_CLOSED,
+                               f"DATA after FIN on stream {stream_id}", stream)
+            return
+        if self.client_side and stream_id % 2 == 1 and not stream.reply_received:
+            self._credit_session(size)
+            self._stream_error(stream_id, StreamStatus.PROTOCOL_ERROR,
+                               "DATA before SYN_REPLY", stream)
+            return
+        if size > stream.recv_window:
+            self._credit_session(size)
+            self._stream_error(stream_id, StreamStatus.FLOW_CONTROL_ERROR,
+                               f"DATA overran the stream window ({size} > {stream.recv_window})",
+                               stream)
+            return
+        stream.recv_window -= size
+        if stream.rejected:
+            self._credit_session(size)
+            stream.recv_window += size
+            if end_stream:
+                self._remote_fin(stream)
+            return
+        if not size and not end_stream and self._empty_frame(stream):
+            return
+        stream.received += size
+        expected = stream.content_length
+        if expected is not None and stream.received > expected and not self.client_side:
+            self._credit_session(size)
+            self._reject_after_delivery(
+                stream, f"body exceeds content-length {expected}"
+            )
+            return
+        self._events.append(DataReceived(stream_id, data, end_stream))
+        if end_stream:
+            self._end_of_request_body(stream)
+
+

@@ -1,0 +1,196 @@
+"""Session state shared by the receiving and the command halves of `Connection`.
+
+`SessionState` owns every field of a session (streams, windows, ids, queues, budgets)
+and the small helpers both halves need: queueing frames, closing and forgetting
+streams, crediting the session window, ending the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from . import frames
+from .constants import (
+    DEFAULT_WINDOW,
+    MAX_WINDOW,
+    Version,
+)
+from .events import (
+    ConnectionTerminated,
+    Event,
+    StreamReset,
+)
+from .headers import (
+    HeaderCompressor,
+    HeaderDecompressor,
+)
+from .limits import Budget, Limits
+from .stream import ClosedStreams, Stream
+
+
+@dataclass
+class ConnectionConfig:
+    """How one session behaves. `initial_window_size` and `session_window_size` are what we
+    advertise for our *receive* side; `max_concurrent_streams` is what we let the peer open."""
+
+    client_side: bool = False
+    version: Version = Version.SPDY31
+    max_concurrent_streams: int = 256
+    initial_window_size: int = DEFAULT_WINDOW
+    session_window_size: int = DEFAULT_WINDOW
+    #: 0 (stored) by default: CRIME-safe and an order of magnitude cheaper than
+    #: Huffman-only, whose per-flush tree building dominates small header blocks.
+    header_compression_level: int = 0
+    #: Client role: accept server pushes (False refuses them with REFUSED_STREAM).
+    accept_push: bool = True
+    #: Server role: answer requests lacking required pseudo-headers with 400 by ourselves.
+    validate_requests: bool = True
+    limits: Limits = field(default_factory=Limits)
+    #: Optional monotonic clock (seconds) for rate limits; the engine never reads time itself.
+    clock: Callable[[], float] | None = None
+
+    def __post_init__(self) -> None:
+        if not DEFAULT_WINDOW <= self.initial_window_size <= MAX_WINDOW:
+            raise ValueError("initial_window_size must be between 65536 and 2^31-1")
+        if not DEFAULT_WINDOW <= self.session_window_size <= MAX_WINDOW:
+            raise ValueError("session_window_size must be between 65536 and 2^31-1")
+        if self.max_concurrent_streams < 1:
+            raise ValueError("max_concurrent_streams must be at least 1")
+
+
+class SessionState:
+    """Every field of one session, and the helpers both halves share."""
+
+    """One SPDY/3 or SPDY/3.1 session, either role, with no I/O of its own."""
+
+    def __init__(self, config: ConnectionConfig | None = None):
+        self.config = config = config or ConnectionConfig()
+        self.client_side = config.client_side
+        self.version = config.version
+        self._wire = config.version.wire
+        self._session_fc = config.version.session_flow_control
+        self.limits = limits = config.limits
+        self._decompressor = HeaderDecompressor(
+            limits.max_header_block_size, limits.max_header_count
+        )
+        self._compressor = HeaderCompressor(config.header_compression_level)
+        self.streams: dict[int, Stream] = {}
+        self._closed_streams = ClosedStreams(limits.max_closed_streams)
+        self._inbuf = bytearray()
+        self._skip = 0
+        self._control_out: list[bytes] = []
+        self._out: list[bytes | memoryview] = []
+        self._queued_control = 0
+        self._events: list[Event | None] = []
+        self._batch_requests: dict[int, int] = {}
+        self._batch_resets = 0
+        self._reset_budget = Budget(limits.reset_burst, limits.reset_rate, config.clock)
+        self._settings_budget = Budget(limits.settings_burst, limits.settings_rate, config.clock)
+        # Stream ids.
+        self._next_local_id = 1 if self.client_side else 2
+        self.highest_remote_id = 0
+        self.last_good_stream_id = 0  # highest peer stream we processed
+        self._remote_open = 0  # peer-initiated streams not yet closed
+        self._local_open = 0  # our streams not yet closed
+        # Flow control.
+        self.remote_initial_window = DEFAULT_WINDOW
+        self.local_initial_window = DEFAULT_WINDOW
+        self.session_send_window = DEFAULT_WINDOW
+        self.session_recv_window = DEFAULT_WINDOW
+        self._session_unacked = 0
+        self._session_target = DEFAULT_WINDOW
+        # Settings and lifecycle.
+        self.remote_settings: dict[int, int] = {}
+        self.remote_max_concurrent_streams: int | None = None
+        self.goaway_sent = False
+        self.goaway_received = False
+        self.remote_last_good_stream_id: int | None = None
+        self.terminated = False
+        self._next_ping_id = 2 if not self.client_side else 1
+        self._outstanding_pings: set[int] = set()
+
+    def _queue_control(self, frame: bytes) -> None:
+        self._control_out.append(frame)
+        self._queued_control += 1
+
+    def _queue_rst(self, stream: Stream, status: int) -> None:
+        """RST_STREAM for a stream we may already have sent a header frame on.
+
+        Such a RST must not overtake that SYN_REPLY/SYN_STREAM (the peer would see a reset
+        for a stream it does not know yet), so it joins the ordered queue; other RSTs go
+        with the control frames, ahead of DATA.
+        """
+        frame = frames.rst_stream(self._wire, stream.stream_id, status)
+        self._queued_control += 1
+        if stream.reply_sent or (stream.stream_id % 2 == 0) != self.client_side:
+            self._out.append(frame)
+        else:
+            self._control_out.append(frame)
+
+    def _local_fin(self, stream: Stream) -> None:
+        stream.local_closed = True
+        if stream.remote_closed:
+            self._forget(stream, ClosedStreams.FINISHED)
+            self._reset_budget.refund()
+
+    def _forget(self, stream: Stream, how: int) -> None:
+        stream_id = stream.stream_id
+        if self.streams.pop(stream_id, None) is None:  # pragma: no cover - defensive
+            return
+        if (stream_id % 2 == 1) == self.client_side:
+            self._local_open -= 1
+        else:
+            self._remote_open -= 1
+        self._closed_streams.add(stream_id, how)
+        if stream.unacked:
+            stream.unacked = 0
+        if stream.associated_id:
+            assoc = self.streams.get(stream.associated_id)
+            if assoc is not None and assoc.pushes:
+                try:
+                    assoc.pushes.remove(stream_id)
+                except ValueError:  # pragma: no cover - defensive
+                    pass
+
+    def _credit_session(self, size: int) -> None:
+        if not self._session_fc:
+            return
+        unacked = self._session_unacked + size
+        if unacked >= self._session_target >> 1:
+            self.session_recv_window += unacked
+            self._session_unacked = 0
+            self._control_out.append(frames.window_update(self._wire, 0, unacked))
+        else:
+            self._session_unacked = unacked
+
+    def _terminate(self, status: int, reason: str) -> None:
+        if self.terminated:  # pragma: no cover - defensive: callers check first
+            return
+        self.terminated = True
+        if not self.goaway_sent:
+            self.goaway_sent = True
+            self._control_out.append(frames.goaway(self._wire, self.last_good_stream_id, status))
+        self._events.append(ConnectionTerminated(status, self.last_good_stream_id, reason))
+
+    def _emit(self, event: Event) -> None:
+        self._events.append(event)
+
+    def _stream_error(self, stream_id: int, status: int, reason: str,
+                      stream: Stream | None = None) -> None:
+        """RST_STREAM for a fault confined to one stream; tell the caller if it knew it."""
+        if stream is not None:
+            self._queue_rst(stream, status)
+            self._forget(stream, ClosedStreams.RESET)
+            self._emit(StreamReset(stream_id, status, False, reason))
+        else:
+            self._queue_control(frames.rst_stream(self._wire, stream_id, status))
+            # Remember it, so its in-flight DATA is dropped quietly instead of drawing
+            # one more RST per frame.
+            self._closed_streams.add(stream_id, ClosedStreams.RESET)
+
+    def _remote_fin(self, stream: Stream) -> None:
+        stream.remote_closed = True
+        if stream.local_closed:
+            self._forget(stream, ClosedStreams.FINISHED)
+            self._reset_budget.refund()
