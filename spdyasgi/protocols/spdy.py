@@ -124,7 +124,6 @@ class SpdyProtocol(asyncio.Protocol):
         self.access = _access_logger(config)
         self.transport: asyncio.Transport | None = None
         self.cycles: dict[int, StreamCycle] = {}
-        self._replied: set[int] = set()
         self._outbound: dict[int, _Outbound] = {}
         self._ready: list[deque[_Outbound]] = [deque() for _ in range(8)]
         self._ready_count = 0
@@ -304,7 +303,7 @@ class SpdyProtocol(asyncio.Protocol):
 
     def _start(self, cycle: StreamCycle, priority: int) -> None:
         self.cycles[cycle.stream_id] = cycle
-        self._outbound[cycle.stream_id] = _Outbound(cycle, priority)
+        cycle.priority = priority
         self.server_state.total_requests += 1
         task = self.loop.create_task(cycle.run_asgi(self.app))
         tasks = self.server_state.tasks
@@ -333,10 +332,10 @@ class SpdyProtocol(asyncio.Protocol):
             return
         logger.info("%s - stream %d: request body over limit_request_body (%d bytes)",
                     self._peer, cycle.stream_id, limit)
-        if not cycle.response_started and cycle.stream_id not in self._replied:
+        if not cycle.response_started and not cycle.replied:
             cycle.response_started = cycle.response_complete = True
             cycle.status = 413
-            self._replied.add(cycle.stream_id)
+            cycle.replied = True
             self._reply_error(cycle.stream_id, 413, b"Request Entity Too Large")
         self.engine.reset_stream(cycle.stream_id, StreamStatus.CANCEL)
         self._stream_gone(cycle.stream_id)
@@ -365,7 +364,6 @@ class SpdyProtocol(asyncio.Protocol):
         """The app task of `cycle` finished: log it and forget the stream's state."""
         stream_id = cycle.stream_id
         self.cycles.pop(stream_id, None)
-        self._replied.discard(stream_id)
         outbound = self._outbound.get(stream_id)
         if outbound is not None and not outbound.chunks:
             del self._outbound[stream_id]
@@ -408,7 +406,7 @@ class SpdyProtocol(asyncio.Protocol):
             self._schedule_flush()
 
     def reply_sent(self, cycle: StreamCycle) -> bool:
-        return cycle.stream_id in self._replied
+        return cycle.replied
 
     def start_response(self, cycle: StreamCycle, status: int,
                        headers: list[tuple[bytes, bytes]], end_stream: bool) -> None:
@@ -417,7 +415,7 @@ class SpdyProtocol(asyncio.Protocol):
         stream_id = cycle.stream_id
         if stream_id % 2 == 0:
             self._start_push_response(cycle, status, headers, end_stream)
-            self._replied.add(stream_id)
+            cycle.replied = True
             return
         reply = [(b":status", _STATUS_CACHE.get(status) or str(status).encode()),
                  _VERSION_HEADER]
@@ -430,7 +428,7 @@ class SpdyProtocol(asyncio.Protocol):
             raise ClientDisconnected() from None
         except LocalProtocolError as exc:
             raise RuntimeError(f"invalid response headers: {exc}") from None
-        self._replied.add(stream_id)
+        cycle.replied = True
         self._schedule_flush()
 
     def _start_push_response(self, cycle: StreamCycle, status: int,
@@ -503,9 +501,9 @@ class SpdyProtocol(asyncio.Protocol):
 
     def send_body_nowait(self, cycle: StreamCycle, body: bytes, end_stream: bool) -> None:
         """Queue body bytes without waiting (used for error replies)."""
-        outbound = self._outbound.get(cycle.stream_id)
-        if outbound is None or self._closed:
+        if cycle.disconnected or self._closed:
             return
+        outbound = self._outbound_for(cycle)
         if body:
             outbound.chunks.append(memoryview(body))
         outbound.end = end_stream
@@ -513,12 +511,12 @@ class SpdyProtocol(asyncio.Protocol):
 
     async def send_body(self, cycle: StreamCycle, body: bytes, end_stream: bool) -> None:
         stream_id = cycle.stream_id
-        outbound = self._outbound.get(stream_id)
-        if outbound is None or cycle.disconnected or self._closed:
+        if cycle.disconnected or self._closed:
             raise ClientDisconnected()
+        outbound = self._outbound.get(stream_id)
         size = len(body)
         if (
-            not outbound.chunks
+            (outbound is None or not outbound.chunks)
             and not self._ready_count
             and not self._write_paused
             and size <= _LARGE_FRAME
@@ -539,6 +537,8 @@ class SpdyProtocol(asyncio.Protocol):
             except StreamClosedError:
                 cycle.disconnect()
                 raise ClientDisconnected() from None
+        if outbound is None:
+            outbound = self._outbound_for(cycle)
         if size:
             outbound.chunks.append(memoryview(body))
         outbound.end = end_stream
@@ -549,6 +549,13 @@ class SpdyProtocol(asyncio.Protocol):
             await waiter
         if cycle.disconnected:
             raise ClientDisconnected()
+
+    def _outbound_for(self, cycle: StreamCycle) -> _Outbound:
+        """The stream's send queue, made on first need (most responses never need one)."""
+        outbound = self._outbound.get(cycle.stream_id)
+        if outbound is None:
+            outbound = self._outbound[cycle.stream_id] = _Outbound(cycle, cycle.priority)
+        return outbound
 
     def _schedule(self, outbound: _Outbound) -> None:
         stream_id = outbound.cycle.stream_id

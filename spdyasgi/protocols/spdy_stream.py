@@ -45,8 +45,10 @@ class StreamCycle:
         "disconnected",
         "is_head",
         "more_body",
+        "priority",
         "protocol",
         "push_path",
+        "replied",
         "request_done",
         "response_complete",
         "response_headers",
@@ -79,6 +81,8 @@ class StreamCycle:
         self.start_time = time.monotonic()
         self.push_path = push_path
         self.request_done = False
+        self.replied = False
+        self.priority = 3
 
     # ----------------------------------------------------------- from the session
 
