@@ -166,3 +166,22 @@ async def test_data_on_unknown_stream_gets_invalid_stream_and_session_survives()
         assert not resets  # the RST is for a stream the client engine never knew
         assert not any(isinstance(e, GoAwayReceived) for e in session.events)
         await session.close()
+
+
+async def test_goaway_survives_a_peer_that_keeps_sending() -> None:
+    async with run_server(app) as (_, port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        bad_ping = bytes.fromhex("80030006000000080000000100000000")  # wrong length
+        writer.write(bad_ping + b"\x00" * (4 << 20))  # and a lot more behind it
+        await asyncio.sleep(1.0)  # let the server act before we read anything
+        received = b""
+        try:
+            while True:
+                chunk = await asyncio.wait_for(reader.read(65536), 10)
+                if not chunk:
+                    break
+                received += chunk
+        except ConnectionResetError:
+            pass
+        assert bytes.fromhex("80030007 00000008 00000000 00000001") in received
+        writer.close()

@@ -52,6 +52,7 @@ logger = logging.getLogger("spdyasgi.error")
 _SMALL_FRAME = 16 * 1024
 _LARGE_FRAME = 128 * 1024
 _FLUSH_THRESHOLD = 256 * 1024
+_LINGER_SECONDS = 2.0
 _VERSION_HEADER = (b":version", b"HTTP/1.1")
 _STATUS_CACHE = {code: str(code).encode() for code in range(100, 600)}
 _STATUS_200 = (b":status", b"200")
@@ -132,6 +133,8 @@ class SpdyProtocol(asyncio.Protocol):
         self._unflushed = 0
         self._flush_handle: asyncio.Handle | None = None
         self._closed = False
+        self._lingering = False
+        self._linger_timer: asyncio.TimerHandle | None = None
         self._shutting_down = False
         self._idle_timer: asyncio.TimerHandle | None = None
         self._receive_timer: asyncio.TimerHandle | None = None
@@ -178,7 +181,7 @@ class SpdyProtocol(asyncio.Protocol):
         self._closed = True
         self.server_state.connections.discard(self)
         for timer in (self._idle_timer, self._receive_timer, self._ping_timer,
-                      self._ping_deadline, self._flush_handle):
+                      self._ping_deadline, self._flush_handle, self._linger_timer):
             if timer is not None:
                 timer.cancel()
         for cycle in list(self.cycles.values()):
@@ -206,6 +209,8 @@ class SpdyProtocol(asyncio.Protocol):
         return None
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return  # after our GOAWAY: read and drop until the peer or the timer closes
         try:
             events = self.engine.receive_data(data)
         except Exception:  # pragma: no cover - an engine bug must not kill the server
@@ -246,8 +251,7 @@ class SpdyProtocol(asyncio.Protocol):
                              event.last_good_stream_id)
             elif isinstance(event, ConnectionTerminated):
                 logger.warning("%s - closing SPDY session: %s", self._peer, event.reason)
-                self._flush(force=True)
-                self._close()
+                self._close_after_goaway()
                 return
         self._flush()
         self._arm_receive_timer()
@@ -671,6 +675,24 @@ class SpdyProtocol(asyncio.Protocol):
         if engine.has_output and (force or not self._write_paused or engine.terminated):
             self._unflushed = 0
             self.transport.write(engine.data_to_send())
+
+    def _close_after_goaway(self) -> None:
+        """End a session we gave up on, without losing the GOAWAY that says why.
+
+        Closing a socket with unread input makes the kernel send RST, which can destroy
+        the GOAWAY still in flight. So: flush, half-close, keep reading (and dropping)
+        for a moment, then close.
+        """
+        for cycle in list(self.cycles.values()):
+            cycle.disconnect()
+        self._flush(force=True)
+        transport = self.transport
+        if transport is None or transport.is_closing() or self._lingering:
+            return
+        self._lingering = True
+        if transport.can_write_eof():
+            transport.write_eof()
+        self._linger_timer = self.loop.call_later(_LINGER_SECONDS, self._close)
 
     def _close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():

@@ -243,7 +243,7 @@ class Connection(FrameReceiver):
     def reset_stream(self, stream_id: int, status: int = StreamStatus.CANCEL) -> None:
         """RST_STREAM a live stream (a no-op for one that is already gone)."""
         stream = self.streams.get(stream_id)
-        if stream is None:
+        if stream is None or self.terminated:
             return
         self._queue_rst(stream, status)
         self._forget(stream, ClosedStreams.RESET)
@@ -297,7 +297,7 @@ class Connection(FrameReceiver):
 
     def acknowledge_received_data(self, stream_id: int, size: int) -> None:
         """The application consumed `size` bytes of `stream_id`: reopen the windows."""
-        if size <= 0:
+        if size <= 0 or self.terminated:
             return
         stream = self.streams.get(stream_id)
         if stream is not None and not stream.remote_closed:
@@ -328,7 +328,7 @@ class Connection(FrameReceiver):
 
     def _writable_stream(self, stream_id: int) -> Stream:
         stream = self.streams.get(stream_id)
-        if stream is None or stream.local_closed:
+        if stream is None or stream.local_closed or self.terminated:
             raise StreamClosedError(stream_id)
         return stream
 
