@@ -15,7 +15,7 @@ from spdyasgi.spdy import (
     StreamStatus,
 )
 from tests import spdyapps
-from tests.spdyapps import app
+from tests.spdyapps import app, pattern
 from tests.spdyraw import RawSession
 from tests.utils import run_server
 
@@ -185,3 +185,22 @@ async def test_goaway_survives_a_peer_that_keeps_sending() -> None:
             pass
         assert bytes.fromhex("80030007 00000008 00000000 00000001") in received
         writer.close()
+
+
+async def test_eight_concurrent_downloads_with_huge_windows_complete() -> None:
+    # Regression: the scheduler's byte budget ran out while the socket kept up, so no
+    # pause/resume ever came and the session stalled for good.
+    chunk = pattern(1 << 20)
+
+    async def big_chunks(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(15):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": chunk})
+
+    async with run_server(big_chunks, max_pending_output=256 * 1024) as (_, port):
+        session = await RawSession.connect(port, window=1 << 30, session_window=1 << 30)
+        ids = [session.request("/") for _ in range(8)]
+        replies = await session.wait(*ids, timeout=30)
+        assert [len(reply.body) for reply in replies] == [16 << 20] * 8
+        await session.close()

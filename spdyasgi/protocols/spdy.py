@@ -134,6 +134,7 @@ class SpdyProtocol(asyncio.Protocol):
         self._flush_handle: asyncio.Handle | None = None
         self._closed = False
         self._lingering = False
+        self._repump: asyncio.Handle | None = None
         self._linger_timer: asyncio.TimerHandle | None = None
         self._shutting_down = False
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -181,7 +182,8 @@ class SpdyProtocol(asyncio.Protocol):
         self._closed = True
         self.server_state.connections.discard(self)
         for timer in (self._idle_timer, self._receive_timer, self._ping_timer,
-                      self._ping_deadline, self._flush_handle, self._linger_timer):
+                      self._ping_deadline, self._flush_handle, self._linger_timer,
+                      self._repump):
             if timer is not None:
                 timer.cancel()
         for cycle in list(self.cycles.values()):
@@ -655,9 +657,19 @@ class SpdyProtocol(asyncio.Protocol):
                 self._ready_count += 1
         if engine.has_output and not self._write_paused:
             self._unflushed = 0
-            transport.write(engine.data_to_send())
+            # A list write: large DATA payloads are not joined (copied) once more.
+            transport.writelines(engine.chunks_to_send())
+        if self._ready_count and not self._write_paused and self._repump is None:
+            # The budget ran out but the socket took the bytes without pausing us, so no
+            # resume_writing will come: look again on the next loop iteration.
+            self._repump = self.loop.call_soon(self._pump_again)
         if self._shutting_down and not self.cycles and not self._ready_count:
             self._close_when_drained()
+
+    def _pump_again(self) -> None:
+        self._repump = None
+        if self._ready_count and not self._write_paused:
+            self._pump()
 
     # ---------------------------------------------------------------- output
 
