@@ -27,6 +27,9 @@ _NAME_CACHE_SIZE = 512
 #: Names already checked: inbound (valid as received) and outbound (raw → wire form).
 _KNOWN_VALID_NAMES: set[bytes] = set()
 _ENCODED_NAMES: dict[bytes, bytes] = {}
+_ENCODED_PAIRS: dict[tuple[bytes, bytes], tuple[bytes, bytes]] = {}
+_PAIR_CACHE_SIZE = 4096
+_PAIR_CACHE_VALUE_LIMIT = 256
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -113,8 +116,10 @@ def parse_nv_block(raw: bytes, max_header_count: int = 128) -> Headers:
         raise HeaderBlockError(
             StreamStatus.FRAME_TOO_LARGE, f"{count} headers is more than {max_header_count}"
         )
-    headers: Headers = []
-    append = headers.append
+    names: list[bytes] = []
+    values: list[bytes] = []
+    add_name = names.append
+    add_value = values.append
     unpack = _UNPACK_UINT32
     pos = 4
     try:
@@ -122,11 +127,11 @@ def parse_nv_block(raw: bytes, max_header_count: int = 128) -> Headers:
             (length,) = unpack(raw, pos)
             start = pos + 4
             pos = start + length
-            name = raw[start:pos]
+            add_name(raw[start:pos])
             (length,) = unpack(raw, pos)  # raises once a name overran the block
             start = pos + 4
             pos = start + length
-            append((name, raw[start:pos]))
+            add_value(raw[start:pos])
     except struct.error:
         raise HeaderBlockError(StreamStatus.PROTOCOL_ERROR, "header block truncated") from None
     if pos != total:
@@ -135,47 +140,46 @@ def parse_nv_block(raw: bytes, max_header_count: int = 128) -> Headers:
         raise HeaderBlockError(
             StreamStatus.PROTOCOL_ERROR, f"{total - pos} stray bytes after the last header"
         )
+    # Validation in bulk, with C-level set and bytes operations; loops only on a fault.
     known = _KNOWN_VALID_NAMES
-    multi = False
-    for name, value in headers:
-        if name not in known:
-            if _VALID_NAME(name) is None:
-                raise HeaderBlockError(
-                    StreamStatus.PROTOCOL_ERROR, f"invalid header name {name!r}"
-                )
-            if len(known) < _NAME_CACHE_SIZE:
-                known.add(name)
-        if b"\x00" in value:
-            multi = True
-    if len({name for name, _ in headers}) != count:
+    if not known.issuperset(names):
+        for name in names:
+            if name not in known:
+                if _VALID_NAME(name) is None:
+                    raise HeaderBlockError(
+                        StreamStatus.PROTOCOL_ERROR, f"invalid header name {name!r}"
+                    )
+                if len(known) < _NAME_CACHE_SIZE:
+                    known.add(name)
+    if len(set(names)) != count:
         seen: set[bytes] = set()
-        for name, _ in headers:
+        for name in names:
             if name in seen:
                 raise HeaderBlockError(
                     StreamStatus.PROTOCOL_ERROR, f"duplicate header name {name!r}"
                 )
             seen.add(name)
-    # Length fields may contain 0x0a/0x0d bytes, so a hit here only means "look closer".
-    if b"\r" in raw or b"\n" in raw:
-        for name, value in headers:
+    joined = b" ".join(values)
+    if b"\r" in joined or b"\n" in joined:
+        for name, value in zip(names, values, strict=True):
             if b"\r" in value or b"\n" in value:
                 raise HeaderBlockError(
                     StreamStatus.PROTOCOL_ERROR, f"CR or LF in the value of {name!r}"
                 )
-    if multi:
-        split: Headers = []
-        for name, value in headers:
-            if b"\x00" in value:
-                parts = value.split(b"\x00")
-                if b"" in parts:
-                    raise HeaderBlockError(
-                        StreamStatus.PROTOCOL_ERROR, f"empty segment in the value of {name!r}"
-                    )
-                split.extend((name, part) for part in parts)
-            else:
-                split.append((name, value))
-        return split
-    return headers
+    if b"\x00" not in joined:
+        return list(zip(names, values, strict=True))
+    split: Headers = []
+    for name, value in zip(names, values, strict=True):
+        if b"\x00" in value:
+            parts = value.split(b"\x00")
+            if b"" in parts:
+                raise HeaderBlockError(
+                    StreamStatus.PROTOCOL_ERROR, f"empty segment in the value of {name!r}"
+                )
+            split.extend((name, part) for part in parts)
+        else:
+            split.append((name, value))
+    return split
 
 
 def _encoded_name(raw_name: bytes) -> bytes:
@@ -192,31 +196,50 @@ def _encoded_name(raw_name: bytes) -> bytes:
     return encoded
 
 
+def _encoded_pair(raw_name: bytes, value: bytes) -> tuple[bytes, bytes]:
+    """(wire name, wire bytes of the pair); (b"", b"") for a hop-by-hop header."""
+    encoded = _ENCODED_NAMES.get(raw_name)
+    if encoded is None:
+        encoded = _encoded_name(raw_name)
+    if not encoded:
+        return b"", b""
+    if b"\x00" in value or b"\r" in value or b"\n" in value:
+        raise LocalProtocolError(f"header {raw_name!r} has NUL, CR or LF in its value")
+    pair = (encoded, encoded + _UINT32.pack(len(value)) + value)
+    if len(value) <= _PAIR_CACHE_VALUE_LIMIT:
+        if len(_ENCODED_PAIRS) >= _PAIR_CACHE_SIZE:
+            _ENCODED_PAIRS.clear()  # values that churn (dates) must not grow it forever
+        _ENCODED_PAIRS[raw_name, value] = pair
+    return pair
+
+
 def encode_nv_block(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
     """Serialise headers for the wire: lowercase names, repeated names NUL-joined (empty
     values dropped), hop-by-hop headers removed. Raises LocalProtocolError on values that
-    cannot be represented (NUL, CR, LF) or empty names."""
+    cannot be represented (NUL, CR, LF) or empty names.
+
+    Most response headers repeat from one response to the next (status, content-type,
+    server, date), so checked and serialised pairs are cached."""
     if not isinstance(headers, (list, tuple)):
         headers = list(headers)  # the slow path may need a second pass
-    pack = _UINT32.pack
-    names = _ENCODED_NAMES
+    cache = _ENCODED_PAIRS
     parts: list[bytes] = []
     seen: set[bytes] = set()
-    for raw_name, value in headers:
-        encoded = names.get(raw_name)
-        if encoded is None:
-            encoded = _encoded_name(raw_name)
-        if not encoded:
+    for header in headers:
+        try:
+            hit = cache.get(header)
+        except TypeError:  # a [name, value] list: allowed by ASGI, not hashable
+            hit = None
+        if hit is None:
+            hit = _encoded_pair(header[0], header[1])
+        name, blob = hit
+        if not name:
             continue
-        if encoded in seen:
+        if name in seen:
             return _encode_merged(headers)
-        seen.add(encoded)
-        if b"\x00" in value or b"\r" in value or b"\n" in value:
-            raise LocalProtocolError(f"header {raw_name!r} has NUL, CR or LF in its value")
-        parts.append(encoded)
-        parts.append(pack(len(value)))
-        parts.append(value)
-    return pack(len(seen)) + b"".join(parts)
+        seen.add(name)
+        parts.append(blob)
+    return _UINT32.pack(len(seen)) + b"".join(parts)
 
 
 def _encode_merged(headers: Iterable[tuple[bytes, bytes]]) -> bytes:

@@ -679,3 +679,21 @@ def test_client_corrupt_reply_block_ends_session() -> None:
     sid = c.conn.send_request(request_headers(), end_stream=True)
     ev = c.feed(c.f.syn_reply(sid, block=b"\x00not zlib"))
     assert len(ev) == 1 and isinstance(ev[0], ConnectionTerminated)
+
+
+def test_encode_nv_block_pair_cache_lists_and_hop_by_hop() -> None:
+    from spdyasgi.spdy import headers as nv
+
+    expected = nv.encode_nv_block([(b"a", b"1"), (b"b", b"2")])
+    # ASGI allows [name, value] lists; they are not hashable but encode the same.
+    assert nv.encode_nv_block([[b"a", b"1"], [b"b", b"2"]]) == expected  # type: ignore[list-item]
+    # Repeated names take the merging path, which drops hop-by-hop headers too.
+    merged = nv.encode_nv_block([(b"x", b"1"), (b"Connection", b"close"), (b"X", b"2")])
+    assert nv.parse_nv_block(merged) == [(b"x", b"1"), (b"x", b"2")]
+    # The cache is bounded: filling it clears it instead of growing without end.
+    for i in range(nv._PAIR_CACHE_SIZE + 10):
+        nv.encode_nv_block([(b"date", str(i).encode())])
+    assert len(nv._ENCODED_PAIRS) <= nv._PAIR_CACHE_SIZE
+    # A bad value behind a repeated name is still refused on the merging path.
+    with pytest.raises(nv.LocalProtocolError):
+        nv.encode_nv_block([(b"x", b"1"), (b"x", b"2"), (b"y", b"a\nb")])
