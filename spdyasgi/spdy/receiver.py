@@ -77,6 +77,20 @@ _KNOWN_TYPES = frozenset(
 )
 
 
+#: DATA frames at least this long are gathered piece by piece instead of buffered.
+_GATHER_FROM = 65536
+
+
+def _payload(buf: bytes | bytearray, start: int, end: int, in_place: bool) -> bytes:
+    """`buf[start:end]` as bytes with a single copy."""
+    if in_place:
+        return buf[start:end]  # type: ignore[return-value]  # buf is bytes here
+    if end - start <= 4096:
+        return bytes(buf[start:end])
+    with memoryview(buf) as view:
+        return bytes(view[start:end])
+
+
 class FrameReceiver(SessionState):
     """Turns received bytes into events (see the module docstring)."""
 
@@ -88,21 +102,16 @@ class FrameReceiver(SessionState):
         self._events = events
         self._batch_requests.clear()
         self._batch_resets = 0
-        buf = self._inbuf
-        buf += data
-        pos = 0
-        if self._skip:
-            take = min(self._skip, len(buf))
-            self._skip -= take
-            pos = take
         try:
-            pos = self._parse(buf, pos)
+            if self._gather_need:
+                data = self._gather_more(data)
+            if data:
+                self._parse_input(data)
         except ProtocolError as exc:
             self._terminate(exc.status, str(exc))
-            buf.clear()
-        else:
-            if pos:
-                del buf[:pos]
+            self._inbuf.clear()
+            self._gather.clear()
+            self._gather_need = 0
         if self._queued_control > self.limits.max_queued_control_frames and not self.terminated:
             self._terminate(
                 SessionStatus.PROTOCOL_ERROR,
@@ -116,8 +125,48 @@ class FrameReceiver(SessionState):
 
     _dropped = False
 
-    def _parse(self, buf: bytearray, pos: int) -> int:
+    def _parse_input(self, data: bytes) -> None:
+        buf = self._inbuf
+        # With nothing buffered, parse the read in place: whole frames never get copied
+        # into the buffer, only a trailing partial one does.
+        source: bytes | bytearray
+        if buf:
+            buf += data
+            source = buf
+        else:
+            source = data
+        pos = 0
+        if self._skip:
+            take = min(self._skip, len(source))
+            self._skip -= take
+            pos = take
+        pos = self._parse(source, pos)
+        if source is buf:
+            if pos:
+                del buf[:pos]
+        elif pos < len(data):
+            buf += memoryview(data)[pos:]
+
+    def _gather_more(self, data: bytes) -> bytes:
+        """Add the next piece of a large DATA payload; dispatch it once complete.
+
+        Returns what follows the payload in `data`. Pieces are joined once, at the end,
+        instead of growing (and copying) the input buffer read after read.
+        """
+        take = min(self._gather_need, len(data))
+        self._gather.append(data if take == len(data) else memoryview(data)[:take])
+        self._gather_need -= take
+        if self._gather_need:
+            return b""
+        payload = b"".join(self._gather)
+        self._gather.clear()
+        stream_id, flags = self._gather_head
+        self._on_data(stream_id, flags, payload)
+        return data[take:] if take < len(data) else b""
+
+    def _parse(self, buf: bytes | bytearray, pos: int) -> int:
         end = len(buf)
+        in_place = type(buf) is bytes  # slicing bytes copies once; a bytearray slice twice
         max_frame = self.limits.max_frame_size
         while end - pos >= 8:
             word, flags_length = _unpack_header(buf, pos)
@@ -149,15 +198,22 @@ class FrameReceiver(SessionState):
                 start = pos + 8
                 pos = start + length
                 if known:
-                    self._on_control(frame_type, flags, bytes(buf[start:pos]))
+                    self._on_control(frame_type, flags, _payload(buf, start, pos, in_place))
             else:
                 if end - pos - 8 < length:
                     if length > self._max_inbound_data():
                         self._oversized_data(word, length)
-                    break
+                    if length < _GATHER_FROM:
+                        break
+                    start = pos + 8
+                    if end > start:
+                        self._gather.append(_payload(buf, start, end, in_place))
+                    self._gather_need = length - (end - start)
+                    self._gather_head = (word, flags)
+                    return end
                 start = pos + 8
                 pos = start + length
-                self._on_data(word, flags, bytes(buf[start:pos]))
+                self._on_data(word, flags, _payload(buf, start, pos, in_place))
         return pos
 
     def _max_inbound_data(self) -> int:

@@ -79,6 +79,9 @@ class SessionState:
         self._closed_streams = ClosedStreams(limits.max_closed_streams)
         self._inbuf = bytearray()
         self._skip = 0
+        self._gather: list[bytes | memoryview] = []
+        self._gather_need = 0
+        self._gather_head = (0, 0)
         self._control_out: list[bytes] = []
         self._out: list[bytes | memoryview] = []
         self._queued_control = 0

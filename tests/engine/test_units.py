@@ -697,3 +697,41 @@ def test_encode_nv_block_pair_cache_lists_and_hop_by_hop() -> None:
     # A bad value behind a repeated name is still refused on the merging path.
     with pytest.raises(nv.LocalProtocolError):
         nv.encode_nv_block([(b"x", b"1"), (b"x", b"2"), (b"y", b"a\nb")])
+
+
+def _split_feed(h: ServerHarness, data: bytes, cuts: list[int]) -> list[object]:
+    events: list[object] = []
+    last = 0
+    for cut in [*cuts, len(data)]:
+        events += h.conn.receive_data(data[last:cut])
+        last = cut
+    return events
+
+
+def test_large_data_frames_gathered_across_reads_give_one_event() -> None:
+    big = bytes(range(256)) * 800  # 204,800 bytes: gathered, not buffered
+    whole = ServerHarness(initial_window_size=1 << 20, session_window_size=1 << 22,
+                          initiate=True)
+    parts = ServerHarness(initial_window_size=1 << 20, session_window_size=1 << 22,
+                          initiate=True)
+    wire = (whole.f.syn_stream(1, fin=False) + whole.f.data(1, big)
+            + whole.f.data(1, b"tail", fin=True) + whole.f.ping(1))
+    parts.f = whole.f  # same compressed bytes for both
+    expected = whole.conn.receive_data(wire)
+    assert [type(e).__name__ for e in expected] == [
+        "RequestReceived", "DataReceived", "DataReceived", "PingReceived"]
+    assert expected[1].data == big  # type: ignore[attr-defined]
+    syn_len = len(whole.f.syn_stream(3, fin=False))  # any SYN_STREAM: header + block size
+    cuts = [40, 100 + syn_len, 70_000, 70_001, 150_000, len(wire) - 10]
+    assert _split_feed(parts, wire, sorted(set(c for c in cuts if c < len(wire)))) == expected
+    assert not parts.conn.has_partial_input
+
+
+def test_large_data_frame_on_stream_zero_ends_the_session_when_complete() -> None:
+    h = ServerHarness(initial_window_size=1 << 20, session_window_size=1 << 22, initiate=True)
+    frame = h.f.data(0, b"x" * 100_000)
+    assert h.conn.receive_data(frame[:50_000]) == []
+    assert h.conn.has_partial_input
+    events = h.conn.receive_data(frame[50_000:])
+    assert isinstance(events[-1], ConnectionTerminated)
+    assert not h.conn.has_partial_input
