@@ -87,7 +87,9 @@ class _Outbound:
     def __init__(self, cycle: StreamCycle, priority: int):
         self.cycle = cycle
         self.priority = priority
-        self.chunks: deque[memoryview] = deque()
+        # A list, not a deque: it rarely holds more than one chunk, and a deque's first
+        # block alone costs ~600 B per waiting stream.
+        self.chunks: list[memoryview] = []
         self.end = False
         self.waiter: asyncio.Future[None] | None = None
 
@@ -640,7 +642,7 @@ class SpdyProtocol(asyncio.Protocol):
                 head = chunks[0]
                 size = min(len(head), window, frame, budget)
                 if size == len(head):
-                    chunks.popleft()
+                    del chunks[0]
                     data = head
                 else:
                     data = head[:size]

@@ -13,7 +13,6 @@ import asyncio
 import logging
 import os
 import time
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from spdyasgi.exceptions import ClientDisconnected
@@ -67,7 +66,7 @@ class StreamCycle:
         self.stream_id = stream_id
         self.scope = scope
         self.more_body = more_body
-        self.body_chunks: deque[bytes] = deque()
+        self.body_chunks: list[bytes] = []  # a list: a deque costs ~600 B per stream
         self.body_bytes = 0
         self.waiter: asyncio.Future[None] | None = None
         self.disconnected = False
@@ -167,7 +166,7 @@ class StreamCycle:
                 return _DISCONNECT
             if self.body_chunks:
                 chunks = self.body_chunks
-                body = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+                body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
                 chunks.clear()
                 self.body_bytes = 0
                 self.protocol.acknowledge(self.stream_id, len(body))
