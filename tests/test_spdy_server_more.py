@@ -204,3 +204,15 @@ async def test_eight_concurrent_downloads_with_huge_windows_complete() -> None:
         replies = await session.wait(*ids, timeout=30)
         assert [len(reply.body) for reply in replies] == [16 << 20] * 8
         await session.close()
+
+
+async def test_busy_session_outlives_the_idle_timeout() -> None:
+    async with run_server(app, timeout_idle=0.5) as (_, port):
+        session = await RawSession.connect(port)
+        for i in range(8):  # 1.6 s of traffic, never 0.5 s without a request
+            reply = await session.fetch(f"/tick{i}")
+            assert reply.status == 200
+            await asyncio.sleep(0.2)
+        assert session.goaway is None and not session.closed
+        await _read_until_closed(session)  # then idle: GOAWAY and close
+        assert session.goaway is not None and session.goaway.status == 0

@@ -144,6 +144,7 @@ class SpdyProtocol(asyncio.Protocol):
         self._linger_timer: asyncio.TimerHandle | None = None
         self._shutting_down = False
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle_since = 0.0
         self._receive_timer: asyncio.TimerHandle | None = None
         self._ping_timer: asyncio.TimerHandle | None = None
         self._ping_deadline: asyncio.TimerHandle | None = None
@@ -180,6 +181,7 @@ class SpdyProtocol(asyncio.Protocol):
             logger.debug("%s - SPDY session (%s) started", self._peer, self.protocol_name)
         self.engine.initiate_connection()
         self._flush()
+        self._idle_since = self.loop.time()
         self._arm_idle_timer()
         if self.config.ping_interval:
             self._ping_timer = self.loop.call_later(self.config.ping_interval, self._send_ping)
@@ -263,16 +265,11 @@ class SpdyProtocol(asyncio.Protocol):
                 return
         self._flush()
         self._arm_receive_timer()
-        if not self.cycles and self._idle_timer is None:
-            self._arm_idle_timer()
 
     # --------------------------------------------------------------- requests
 
     def _on_request(self, event: RequestReceived) -> None:
         stream_id = event.stream_id
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
         state = self.server_state
         limit = self.config.limit_concurrency
         # Same rule as HTTP/1.1: too many connections, or as many app tasks as the limit.
@@ -403,12 +400,13 @@ class SpdyProtocol(asyncio.Protocol):
                 request_headers=scope["headers"],
                 response_headers=cycle.response_headers,
             )
-        self._schedule_flush()
+        if self.engine.has_output:
+            self._schedule_flush()
         if not self.cycles:
             if self._shutting_down and not self._ready_count:
                 self._close_when_drained()
             else:
-                self._arm_idle_timer()
+                self._idle_since = self.loop.time()
 
     # -------------------------------------------------------- cycle → session
 
@@ -441,7 +439,18 @@ class SpdyProtocol(asyncio.Protocol):
         except LocalProtocolError as exc:
             raise RuntimeError(f"invalid response headers: {exc}") from None
         cycle.replied = True
-        self._schedule_flush()
+        self._stream_output_done(end_stream)
+
+    def _stream_output_done(self, end_stream: bool) -> None:
+        """Write now when the last busy stream just finished, else batch the write.
+
+        Streams that finish in the same loop iteration share one write; the last one
+        (or a lone request) need not wait for another iteration to go out.
+        """
+        if end_stream and len(self.cycles) <= 1 and not self._write_paused:
+            self._flush()
+        else:
+            self._schedule_flush()
 
     def _start_push_response(self, cycle: StreamCycle, status: int,
                              headers: list[tuple[bytes, bytes]], end_stream: bool) -> None:
@@ -544,7 +553,7 @@ class SpdyProtocol(asyncio.Protocol):
                         # transport can push back (pause_writing) before memory grows.
                         self._flush()
                     else:
-                        self._schedule_flush()
+                        self._stream_output_done(end_stream)
                     return
             except StreamClosedError:
                 cycle.disconnect()
@@ -684,7 +693,10 @@ class SpdyProtocol(asyncio.Protocol):
             self._flush_handle = self.loop.call_soon(self._flush)
 
     def _flush(self, force: bool = False) -> None:
-        self._flush_handle = None
+        handle = self._flush_handle
+        if handle is not None:
+            handle.cancel()  # this write covers what the scheduled one would have sent
+            self._flush_handle = None
         if self._ready_count and not self._write_paused:
             self._pump()
         if self._closed or self.transport is None:
@@ -726,17 +738,25 @@ class SpdyProtocol(asyncio.Protocol):
 
     # --------------------------------------------------------------- timers
 
-    def _arm_idle_timer(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
+    def _arm_idle_timer(self, delay: float | None = None) -> None:
+        """One timer per session that re-arms itself: requests only stamp `_idle_since`,
+        so a busy session creates no timer per request."""
         timeout = self.config.timeout_idle
         self._idle_timer = (
-            self.loop.call_later(timeout, self._on_idle) if timeout and not self._closed else None
+            self.loop.call_later(timeout if delay is None else delay, self._on_idle)
+            if timeout and not self._closed else None
         )
 
     def _on_idle(self) -> None:
         self._idle_timer = None
-        if self.cycles or self._closed:
+        if self._closed:
+            return
+        if self.cycles:
+            self._arm_idle_timer()
+            return
+        idle_for = self.loop.time() - self._idle_since
+        if idle_for < self.config.timeout_idle:
+            self._arm_idle_timer(self.config.timeout_idle - idle_for)
             return
         logger.debug("%s - SPDY session idle for %ss; GOAWAY", self._peer,
                      self.config.timeout_idle)
