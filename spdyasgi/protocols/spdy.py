@@ -64,6 +64,15 @@ _PUSH_STATUS = (b":status", b"200")
 _ACCESS_LOGGERS: dict[int, AccessLogger] = {}
 
 
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS",
+                                      "PATCH", "CONNECT", "TRACE")}
+
+
+def _http_version(value: bytes) -> str:
+    """`:version` (`HTTP/1.0`) as ASGI's `http_version` (`1.0`)."""
+    return value[5:].decode("latin-1") if value.startswith(b"HTTP/") else "1.1"
+
+
 def _status_name(status: int) -> str:
     try:
         return StreamStatus(status).name
@@ -112,6 +121,7 @@ class SpdyProtocol(asyncio.Protocol):
         self.loop = _loop or asyncio.get_event_loop()
         self.version = version
         self.protocol_name = version.alpn
+        self._version_text = version.value
         self.engine = Connection(
             ConnectionConfig(
                 client_side=False,
@@ -171,7 +181,7 @@ class SpdyProtocol(asyncio.Protocol):
                 "http.response.push": {},
                 "http.response.trailers": {},
                 "http.response.pathsend": {},
-                "spdy": {"version": self.version.value},
+                "spdy": {"version": self._version_text},
             },
         )
         transport.set_write_buffer_limits(  # type: ignore[attr-defined]
@@ -278,34 +288,40 @@ class SpdyProtocol(asyncio.Protocol):
             return
         method = b"GET"
         target = b"/"
-        host = b""
-        version = "1.1"
-        headers: list[tuple[bytes, bytes]] = []
+        version = b"HTTP/1.1"
+        host_header = (b"host", b"")
+        headers: list[tuple[bytes, bytes]] = [host_header]  # the host header goes first
         cookies: list[bytes] | None = None
-        for name, value in event.headers:
+        for header in event.headers:
+            name = header[0]
             if name[0] == 58:  # ":"
                 if name == b":method":
-                    method = value
+                    method = header[1]
                 elif name == b":path":
-                    target = value
+                    target = header[1]
                 elif name == b":host":
-                    host = value
+                    headers[0] = (b"host", header[1])
                 elif name == b":version":
-                    version = value[5:].decode("latin-1") if value.startswith(b"HTTP/") else "1.1"
+                    version = header[1]
             elif name == b"cookie":
                 if cookies is None:
-                    cookies = [value]
+                    cookies = [header[1]]
                 else:
-                    cookies.append(value)
+                    cookies.append(header[1])
             else:
-                headers.append((name, value))
-        headers.insert(0, (b"host", host))
+                headers.append(header)
         if cookies is not None:
             headers.append((b"cookie", b"; ".join(cookies)))
-        scope = http_scope(self._base_scope, method.decode("latin-1"), target, headers,
-                           self.app_state, version)
+        scope = http_scope(
+            self._base_scope,
+            _METHODS.get(method) or method.decode("latin-1"),
+            target,
+            headers,
+            self.app_state,
+            "1.1" if version == b"HTTP/1.1" else _http_version(version),
+        )
         extensions = scope["extensions"] = dict(scope["extensions"])
-        extensions["spdy"] = {"version": self.version.value, "stream_id": stream_id,
+        extensions["spdy"] = {"version": self._version_text, "stream_id": stream_id,
                               "priority": event.priority}
         cycle = StreamCycle(self, stream_id, scope, not event.end_stream)
         self._start(cycle, event.priority)
@@ -314,7 +330,8 @@ class SpdyProtocol(asyncio.Protocol):
         self.cycles[cycle.stream_id] = cycle
         cycle.priority = priority
         self.server_state.total_requests += 1
-        task = self.loop.create_task(cycle.run_asgi(self.app))
+        # A fixed name: asyncio would otherwise format "Task-N" for every stream.
+        task = self.loop.create_task(cycle.run_asgi(self.app), name="spdyasgi-stream")
         tasks = self.server_state.tasks
         tasks.add(task)
         task.add_done_callback(tasks.discard)
@@ -511,7 +528,7 @@ class SpdyProtocol(asyncio.Protocol):
         push_scope = http_scope(self._base_scope, "GET", target, request_headers,
                                 self.app_state, scope["http_version"])
         extensions = push_scope["extensions"] = dict(push_scope["extensions"])
-        extensions["spdy"] = {"version": self.version.value, "stream_id": push_id,
+        extensions["spdy"] = {"version": self._version_text, "stream_id": push_id,
                               "priority": self.engine.streams[push_id].priority,
                               "associated_stream_id": cycle.stream_id}
         push_cycle = StreamCycle(self, push_id, push_scope, False, push_path=path)
