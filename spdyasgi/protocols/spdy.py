@@ -18,12 +18,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from typing import Any
 
 from spdyasgi.access_log import AccessLogger
 from spdyasgi.asgi.scope import addresses, connection_scope, http_scope
 from spdyasgi.exceptions import ClientDisconnected
+from spdyasgi.protocols.spdy_sendqueue import SendQueue
 from spdyasgi.protocols.spdy_stream import StreamCycle
 from spdyasgi.spdy import (
     Connection,
@@ -88,21 +88,6 @@ def _access_logger(config: Any) -> AccessLogger:
     return access
 
 
-class _Outbound:
-    """Body bytes of one stream waiting for windows or for the transport."""
-
-    __slots__ = ("chunks", "cycle", "end", "priority", "waiter")
-
-    def __init__(self, cycle: StreamCycle, priority: int):
-        self.cycle = cycle
-        self.priority = priority
-        # A list, not a deque: it rarely holds more than one chunk, and a deque's first
-        # block alone costs ~600 B per waiting stream.
-        self.chunks: list[memoryview] = []
-        self.end = False
-        self.waiter: asyncio.Future[None] | None = None
-
-
 class SpdyProtocol(asyncio.Protocol):
     """A server-side SPDY/3 or SPDY/3.1 session serving one ASGI app."""
 
@@ -141,10 +126,7 @@ class SpdyProtocol(asyncio.Protocol):
         self.access = _access_logger(config)
         self.transport: asyncio.Transport | None = None
         self.cycles: dict[int, StreamCycle] = {}
-        self._outbound: dict[int, _Outbound] = {}
-        self._ready: list[deque[_Outbound]] = [deque() for _ in range(8)]
-        self._ready_count = 0
-        self._stalled: dict[int, _Outbound] = {}
+        self._sendq = SendQueue()
         self._write_paused = False
         self._unflushed = 0
         self._flush_handle: asyncio.Handle | None = None
@@ -206,13 +188,7 @@ class SpdyProtocol(asyncio.Protocol):
                 timer.cancel()
         for cycle in list(self.cycles.values()):
             cycle.disconnect()
-        for outbound in list(self._outbound.values()):
-            self._release(outbound)
-        self._outbound.clear()
-        self._stalled.clear()
-        for level in self._ready:
-            level.clear()
-        self._ready_count = 0
+        self._sendq.close()
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s - SPDY session closed", self._peer)
 
@@ -221,7 +197,7 @@ class SpdyProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
-        if self._ready_count:
+        if self._sendq.ready_count:
             self._pump()
         self._flush()
 
@@ -381,18 +357,15 @@ class SpdyProtocol(asyncio.Protocol):
         cycle = self.cycles.get(stream_id)
         if cycle is not None:
             cycle.disconnect()
-        outbound = self._outbound.pop(stream_id, None)
-        if outbound is not None:
-            self._unschedule(outbound)
-            self._release(outbound)
+        self._sendq.drop(stream_id)
 
     def cycle_done(self, cycle: StreamCycle) -> None:
         """The app task of `cycle` finished: log it and forget the stream's state."""
         stream_id = cycle.stream_id
         self.cycles.pop(stream_id, None)
-        outbound = self._outbound.get(stream_id)
+        outbound = self._sendq.get(stream_id)
         if outbound is not None and not outbound.chunks:
-            del self._outbound[stream_id]
+            self._sendq.forget(stream_id)
         if cycle.body_bytes:
             self.acknowledge(stream_id, cycle.body_bytes)
             cycle.body_chunks.clear()
@@ -420,7 +393,7 @@ class SpdyProtocol(asyncio.Protocol):
         if self.engine.has_output:
             self._schedule_flush()
         if not self.cycles:
-            if self._shutting_down and not self._ready_count:
+            if self._shutting_down and not self._sendq.ready_count:
                 self._close_when_drained()
             else:
                 self._idle_since = self.loop.time()
@@ -541,21 +514,22 @@ class SpdyProtocol(asyncio.Protocol):
         """Queue body bytes without waiting (used for error replies)."""
         if cycle.disconnected or self._closed:
             return
-        outbound = self._outbound_for(cycle)
+        outbound = self._sendq.for_cycle(cycle)
         if body:
             outbound.chunks.append(memoryview(body))
         outbound.end = end_stream
-        self._schedule(outbound)
+        self._sendq.schedule(outbound)
+        self._schedule_flush()
 
     async def send_body(self, cycle: StreamCycle, body: bytes, end_stream: bool) -> None:
         stream_id = cycle.stream_id
         if cycle.disconnected or self._closed:
             raise ClientDisconnected()
-        outbound = self._outbound.get(stream_id)
+        outbound = self._sendq.get(stream_id)
         size = len(body)
         if (
             (outbound is None or not outbound.chunks)
-            and not self._ready_count
+            and not self._sendq.ready_count
             and not self._write_paused
             and size <= _MAX_DIRECT
         ):
@@ -576,66 +550,23 @@ class SpdyProtocol(asyncio.Protocol):
                 cycle.disconnect()
                 raise ClientDisconnected() from None
         if outbound is None:
-            outbound = self._outbound_for(cycle)
+            outbound = self._sendq.for_cycle(cycle)
         if size:
             outbound.chunks.append(memoryview(body))
         outbound.end = end_stream
         waiter = outbound.waiter = self.loop.create_future()
-        self._schedule(outbound)
+        self._sendq.schedule(outbound)
         self._pump()
         if not waiter.done():
             await waiter
         if cycle.disconnected:
             raise ClientDisconnected()
 
-    def _outbound_for(self, cycle: StreamCycle) -> _Outbound:
-        """The stream's send queue, made on first need (most responses never need one)."""
-        outbound = self._outbound.get(cycle.stream_id)
-        if outbound is None:
-            outbound = self._outbound[cycle.stream_id] = _Outbound(cycle, cycle.priority)
-        return outbound
-
-    def _schedule(self, outbound: _Outbound) -> None:
-        stream_id = outbound.cycle.stream_id
-        if stream_id in self._stalled:
-            return
-        level = self._ready[outbound.priority]
-        if outbound not in level:
-            level.append(outbound)
-            self._ready_count += 1
-        self._schedule_flush()
-
-    def _unschedule(self, outbound: _Outbound) -> None:
-        level = self._ready[outbound.priority]
-        if outbound in level:
-            level.remove(outbound)
-            self._ready_count -= 1
-        self._stalled.pop(outbound.cycle.stream_id, None)
-
-    @staticmethod
-    def _release(outbound: _Outbound) -> None:
-        outbound.chunks.clear()
-        waiter = outbound.waiter
-        if waiter is not None:
-            outbound.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
     def _on_window(self, stream_id: int) -> None:
-        if not self._stalled:
-            return
-        if stream_id == 0:
-            stalled = list(self._stalled.values())
-            self._stalled.clear()
-        else:
-            outbound = self._stalled.pop(stream_id, None)
-            if outbound is None:
-                return
-            stalled = [outbound]
         # No pump here: the caller flushes once every event of the read is applied, so
         # streams unblocked together are served in priority order.
-        for outbound in stalled:
-            self._schedule(outbound)
+        if self._sendq.unstall(stream_id):
+            self._schedule_flush()
 
     def _pump(self) -> None:
         """Move queued body bytes into the engine while windows and the transport allow."""
@@ -644,26 +575,22 @@ class SpdyProtocol(asyncio.Protocol):
         engine = self.engine
         transport = self.transport
         budget = self._high_water - transport.get_write_buffer_size()
-        ready = self._ready
-        while budget > 0 and self._ready_count and not self._write_paused:
-            for level in ready:
-                if level:
-                    break
-            outbound = level.popleft()
-            self._ready_count -= 1
+        sendq = self._sendq
+        while budget > 0 and sendq.ready_count and not self._write_paused:
+            outbound = sendq.pop_ready()
             stream_id = outbound.cycle.stream_id
             try:
                 window = engine.local_flow_control_window(stream_id)
             except StreamClosedError:
-                self._outbound.pop(stream_id, None)
+                sendq.forget(stream_id)
                 outbound.cycle.disconnect()
-                self._release(outbound)
+                outbound.release()
                 continue
             chunks = outbound.chunks
             if chunks and window <= 0:
-                self._stalled[stream_id] = outbound
+                sendq.stall(outbound)
                 continue
-            frame = _LARGE_FRAME if not self._ready_count else _SMALL_FRAME
+            frame = _LARGE_FRAME if not sendq.ready_count else _SMALL_FRAME
             if chunks:
                 head = chunks[0]
                 size = min(len(head), window, frame, budget)
@@ -681,26 +608,25 @@ class SpdyProtocol(asyncio.Protocol):
                 if outbound.end:
                     engine.send_data(stream_id, b"", end_stream=True)
             if last:
-                self._release(outbound)
-                if outbound.cycle.response_complete and outbound.cycle.stream_id not in self.cycles:
-                    self._outbound.pop(stream_id, None)
+                outbound.release()
+                if outbound.cycle.response_complete and stream_id not in self.cycles:
+                    sendq.forget(stream_id)
             else:
-                level.append(outbound)
-                self._ready_count += 1
+                sendq.requeue(outbound)
         if engine.has_output and not self._write_paused:
             self._unflushed = 0
             # A list write: large DATA payloads are not joined (copied) once more.
             transport.writelines(engine.chunks_to_send())
-        if self._ready_count and not self._write_paused and self._repump is None:
+        if self._sendq.ready_count and not self._write_paused and self._repump is None:
             # The budget ran out but the socket took the bytes without pausing us, so no
             # resume_writing will come: look again on the next loop iteration.
             self._repump = self.loop.call_soon(self._pump_again)
-        if self._shutting_down and not self.cycles and not self._ready_count:
+        if self._shutting_down and not self.cycles and not self._sendq.ready_count:
             self._close_when_drained()
 
     def _pump_again(self) -> None:
         self._repump = None
-        if self._ready_count and not self._write_paused:
+        if self._sendq.ready_count and not self._write_paused:
             self._pump()
 
     # ---------------------------------------------------------------- output
@@ -714,7 +640,7 @@ class SpdyProtocol(asyncio.Protocol):
         if handle is not None:
             handle.cancel()  # this write covers what the scheduled one would have sent
             self._flush_handle = None
-        if self._ready_count and not self._write_paused:
+        if self._sendq.ready_count and not self._write_paused:
             self._pump()
         if self._closed or self.transport is None:
             return
