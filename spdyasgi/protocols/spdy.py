@@ -633,7 +633,11 @@ class SpdyProtocol(asyncio.Protocol):
 
     def _schedule_flush(self) -> None:
         if self._flush_handle is None and not self._closed:
-            self._flush_handle = self.loop.call_soon(self._flush)
+            self._flush_handle = self.loop.call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_handle = None  # running now: nothing left to cancel
+        self._flush()
 
     def _flush(self, force: bool = False) -> None:
         handle = self._flush_handle
