@@ -6,33 +6,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.procs import free_port, wait_listening
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "server exited early"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("server did not start")
 
 
 @pytest.mark.slow
@@ -40,7 +22,7 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
 def test_bench_50000_requests_match_access_log(tls: bool, tls_files: tuple[str, str],
                                                tmp_path: Path) -> None:
     requests = 50_000 if not tls else 10_000
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "server.log"
     command = [sys.executable, "-m", "spdyasgi", "examples.hello:app", "--host", "127.0.0.1",
                "--port", str(port)]
@@ -51,7 +33,7 @@ def test_bench_50000_requests_match_access_log(tls: bool, tls_files: tuple[str, 
         server = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
         try:
-            _wait_listening(port, server)
+            wait_listening(port, server)
             scheme = "https" if tls else "http"
             bench = subprocess.run(
                 [sys.executable, "-m", "spdyasgi.client.bench", f"{scheme}://127.0.0.1:{port}/",

@@ -22,7 +22,6 @@ import signal
 import socket
 import ssl
 import struct
-import subprocess
 import sys
 import time
 import zlib
@@ -35,10 +34,11 @@ import pytest
 
 from spdyasgi.spdy.dictionary import SPDY2_DICTIONARY, SPDY3_DICTIONARY
 from tests.engine.factory import FrameFactory, request_headers
+from tests.procs import ServerProcess as Server
+from tests.procs import spdyasgi_process
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/PID/status")
 
-ROOT = Path(__file__).resolve().parent.parent
 APP = "tests.conformance_app:app"
 MAXW = 2**31 - 1
 
@@ -56,76 +56,10 @@ _NAMES = {0: "DATA", 1: "SYN_STREAM", 2: "SYN_REPLY", 3: "RST", 4: "SETTINGS", 6
 # =============================================================================== servers
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen[bytes]
-    port: int
-    stderr_path: Path
-    tls: tuple[str, str] | None = None
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def rss_kb(self) -> int:
-        with open(f"/proc/{self.pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        raise AssertionError("no VmRSS")
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
-
-
-@contextlib.contextmanager
-def run_server(directory: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Server]:
+def run_server(directory: Path, *args: str,
+               env: dict[str, str] | None = None) -> contextlib.AbstractContextManager[Server]:
     """Start ``python -m spdyasgi tests.conformance_app:app`` and wait until it accepts."""
-    environ = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
-    proc = None
-    for attempt in range(3):
-        port = _free_port()
-        stderr_path = directory / f"server-{port}-{attempt}.log"
-        with open(stderr_path, "wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "spdyasgi", APP, "--host", "127.0.0.1",
-                 "--port", str(port), *args],
-                cwd=str(ROOT), env=environ, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=err,
-            )
-        deadline = time.monotonic() + 15
-        while proc.poll() is None and time.monotonic() < deadline and not _accepts(port):
-            time.sleep(0.05)
-        if proc.poll() is None and _accepts(port):
-            break
-        proc.kill()
-        proc.wait(5)
-        text = stderr_path.read_text(errors="replace")
-        if "in use" not in text.lower():
-            raise AssertionError(f"spdyasgi did not start:\n{text}")
-    else:
-        raise AssertionError("no free port after 3 attempts")
-    assert proc is not None
-    try:
-        yield Server(proc, port, stderr_path)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
+    return spdyasgi_process(directory, APP, *args, env=env)
 
 
 @pytest.fixture(scope="module")

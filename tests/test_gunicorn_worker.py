@@ -7,41 +7,22 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from spdyasgi.client import connect
+from tests.procs import free_port, wait_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 
 pytest.importorskip("gunicorn")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"gunicorn exited early: {proc.stderr.read()!r}")  # type: ignore[union-attr]
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("gunicorn did not start listening")
-
-
 @pytest.mark.parametrize("worker", ["spdyasgi.workers.SpdyWorker",
                                     "spdyasgi.workers.SpdyUvloopWorker"])
 async def test_gunicorn_worker_serves_spdy_and_http11(worker: str) -> None:
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-k", worker, "-w", "2", "-b", f"127.0.0.1:{port}",
@@ -49,7 +30,7 @@ async def test_gunicorn_worker_serves_spdy_and_http11(worker: str) -> None:
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
-        _wait_listening(port, proc)
+        wait_listening(port, proc)
         async with connect(f"http://127.0.0.1:{port}") as client:
             response = await client.get("/")
             body = await response.read()

@@ -17,6 +17,7 @@ import pytest
 
 from spdyasgi.config import Config
 from spdyasgi.server import Server
+from tests.procs import free_port
 from tests.utils import Message, hello_app, open_conn, read_response, run_server
 
 pytestmark = pytest.mark.timeout(30)
@@ -191,15 +192,9 @@ async def app(scope, receive, send):
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_sigterm_with_slow_request_in_flight(tmp_path: Path) -> None:
     (tmp_path / "slowapp.py").write_text(APP_MODULE)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [

@@ -9,92 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from spdyasgi.spdy import StreamStatus
+from tests.procs import ServerProcess
+from tests.procs import spdyasgi_process as _spdyasgi_process
 from tests.spdyraw import RawSession
-
-ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 
-@dataclass
-class ServerProcess:
-    proc: subprocess.Popen[bytes]
-    port: int
-    stderr_path: Path
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
-
-    def signal(self, sig: int) -> None:
-        self.proc.send_signal(sig)
-
-    async def wait(self, timeout: float) -> int:
-        return await asyncio.to_thread(self.proc.wait, timeout)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 @contextlib.contextmanager
 def spdyasgi_process(tmp_path: Path, *args: str) -> Iterator[ServerProcess]:
-    """``python -m spdyasgi tests.spdyapps:app --host 127.0.0.1 --port P *args``.
-
-    The port is picked by binding a socket first; if another process grabs it in between,
-    try again with a new one.  The process is killed on leaving if still running.
-    """
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
-    for attempt in range(3):
-        port = _free_port()
-        stderr_path = tmp_path / f"stderr-{attempt}.txt"
-        with open(stderr_path, "wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "spdyasgi", "tests.spdyapps:app",
-                 "--host", "127.0.0.1", "--port", str(port), *args],
-                cwd=str(ROOT), env=env, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=err,
-            )
-        deadline = time.monotonic() + 15
-        while proc.poll() is None and time.monotonic() < deadline and not _accepts(port):
-            time.sleep(0.05)
-        if proc.poll() is None and _accepts(port):
-            break
-        proc.kill()
-        proc.wait(5)
-        text = stderr_path.read_text(errors="replace")
-        if "in use" not in text.lower():
-            raise AssertionError(f"spdyasgi did not start:\n{text}")
-    else:
-        raise AssertionError("no free port after 3 attempts")
-    try:
-        yield ServerProcess(proc, port, stderr_path)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
+    """``python -m spdyasgi tests.spdyapps:app --host 127.0.0.1 --port P *args``."""
+    with _spdyasgi_process(tmp_path, "tests.spdyapps:app", *args) as server:
+        yield server
 
 
 async def _read_until_closed(session: RawSession, timeout: float) -> None:

@@ -17,6 +17,7 @@ import pytest
 from spdyasgi.config import Config
 from spdyasgi.supervisors.multiprocess import Multiprocess
 from spdyasgi.supervisors.watchfilesreload import ReloadFilter
+from tests.procs import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,12 +122,6 @@ def test_reload_filter(path: str, includes: list[str], excludes: list[str], expe
 # -- real processes (need the server) -------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(port: int, timeout: float = 15) -> bytes:
     deadline = time.monotonic() + timeout
     while True:
@@ -142,7 +137,7 @@ def _get(port: int, timeout: float = 15) -> bytes:
 @pytest.mark.timeout(60)
 def test_workers_end_to_end() -> None:
     pytest.importorskip("spdyasgi.server")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [
@@ -192,7 +187,7 @@ def test_workers_with_broken_app_exit_3(tmp_path: Path) -> None:
             "--workers",
             "2",
             "--port",
-            str(_free_port()),
+            str(free_port()),
         ],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -217,7 +212,7 @@ def test_reload_end_to_end(tmp_path: Path) -> None:
         "    await send({'type': 'http.response.body', 'body': b'%s'})\n"
     )
     app_file.write_text(template % "version one")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "spdyasgi", "reload_app:app", "--reload", "--app-dir",
          str(tmp_path), "--reload-dir", str(tmp_path), "--reload-delay", "0.1",

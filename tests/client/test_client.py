@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import json
 import os
-import socket
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -29,6 +28,7 @@ from spdyasgi.client import (
 from spdyasgi.client.frametrace import FrameTracer
 from spdyasgi.spdy import StreamStatus, Version
 from spdyasgi.spdy.constants import SettingId
+from tests.procs import free_port
 
 from .spdy_testserver import PUSH_PAGE, PUSHED_CSS, Exchange, SpdyTestServer, body_bytes
 
@@ -37,12 +37,6 @@ from .spdy_testserver import PUSH_PAGE, PUSHED_CSS, Exchange, SpdyTestServer, bo
 def server() -> Iterator[SpdyTestServer]:
     with SpdyTestServer() as running:
         yield running
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_get_headers_and_settings(server: SpdyTestServer) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from spdyasgi.client import cli as client_cli
+from tests.procs import free_port
 
 from .spdy_testserver import PUSHED_CSS, SpdyTestServer, body_bytes
 
@@ -35,12 +35,6 @@ def run(module: str, *args: str, timeout: float = 30) -> subprocess.CompletedPro
 
 def client(*args: str) -> subprocess.CompletedProcess[bytes]:
     return run("spdyasgi.client.cli", *args)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_output_file_byte_exact(server: SpdyTestServer, tmp_path: Path) -> None:
