@@ -7,22 +7,7 @@ command-line tools use for it (`exit_code`), so scripts can tell "could not conn
 
 from __future__ import annotations
 
-from ..spdy.constants import SessionStatus, StreamStatus
-
-
-def stream_status_name(status: int) -> str:
-    """`REFUSED_STREAM` for 3, `status 99` for codes the protocol does not define."""
-    try:
-        return StreamStatus(status).name
-    except ValueError:
-        return f"status {status}"
-
-
-def session_status_name(status: int) -> str:
-    try:
-        return SessionStatus(status).name
-    except ValueError:
-        return f"status {status}"
+from ..spdy.constants import session_status_name, stream_status_name
 
 
 class SpdyClientError(Exception):

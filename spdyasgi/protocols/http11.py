@@ -8,6 +8,7 @@ from typing import Any
 
 import h11
 
+from spdyasgi.asgi.messages import Headers
 from spdyasgi.asgi.scope import http_scope
 from spdyasgi.protocols.http_base import (
     HIGH_WATER,
@@ -16,7 +17,7 @@ from spdyasgi.protocols.http_base import (
     RESPONSE_503,
     BaseHTTPProtocol,
 )
-from spdyasgi.protocols.http_cycle import Headers, HTTPCycle
+from spdyasgi.protocols.http_cycle import HTTPCycle
 
 __all__ = ["H11Protocol"]
 

@@ -15,6 +15,13 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
+from spdyasgi.asgi.messages import (
+    DISCONNECT,
+    NO_BODY_STATUS,
+    PATHSEND_CHUNK,
+    Headers,
+    Message,
+)
 from spdyasgi.exceptions import ClientDisconnected
 
 if TYPE_CHECKING:
@@ -24,12 +31,6 @@ __all__ = ["HTTPCycle"]
 
 logger = logging.getLogger("spdyasgi.error")
 
-Message = dict[str, Any]
-Headers = list[tuple[bytes, bytes]]
-
-_DISCONNECT: Message = {"type": "http.disconnect"}
-_NO_BODY_STATUS = frozenset({204, 304})
-_PATHSEND_CHUNK = 256 * 1024
 _FRAMING = (b"content-length", b"transfer-encoding")
 
 
@@ -178,12 +179,12 @@ class HTTPCycle:
             # The whole body was handed over; the next event is the end of the exchange.
             while not (self.disconnected or self.response_complete):
                 await self._wait()
-            return _DISCONNECT
+            return DISCONNECT
         while not self.body and self.more_body and not self.disconnected:
             self.protocol.resume_reading()
             await self._wait()
         if self.disconnected:
-            return _DISCONNECT
+            return DISCONNECT
         body, self.body = self.body, b""
         if self.more_body:
             self.protocol.resume_reading()
@@ -229,7 +230,7 @@ class HTTPCycle:
             self.keep_alive = False
             headers.append((b"connection", b"close"))
         self.response_headers = headers
-        if self.is_head or status in _NO_BODY_STATUS or status < 200:
+        if self.is_head or status in NO_BODY_STATUS or status < 200:
             # Nothing to learn from the body: no reason to hold the head back.
             self._write(self._encode_head(status, headers), b"")
             return
@@ -249,7 +250,7 @@ class HTTPCycle:
             self._flush_handle = None
 
     def _body(self, body: bytes, more_body: bool) -> None:
-        if self.is_head or self.status in _NO_BODY_STATUS:
+        if self.is_head or self.status in NO_BODY_STATUS:
             body = b""
         if self._pending_head:
             self._drop_pending_head()
@@ -274,7 +275,7 @@ class HTTPCycle:
                 size = os.fstat(file.fileno()).st_size
                 self.response_headers.append((b"content-length", str(size).encode("ascii")))
             while True:
-                chunk = await loop.run_in_executor(None, file.read, _PATHSEND_CHUNK)
+                chunk = await loop.run_in_executor(None, file.read, PATHSEND_CHUNK)
                 if self.disconnected:
                     raise ClientDisconnected("the client disconnected")
                 if not chunk:

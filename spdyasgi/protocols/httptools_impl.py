@@ -9,6 +9,7 @@ from typing import Any
 
 import httptools
 
+from spdyasgi.asgi.messages import Headers
 from spdyasgi.asgi.scope import http_scope
 from spdyasgi.protocols.http_base import (
     HIGH_WATER,
@@ -17,7 +18,7 @@ from spdyasgi.protocols.http_base import (
     RESPONSE_503,
     BaseHTTPProtocol,
 )
-from spdyasgi.protocols.http_cycle import Headers, HTTPCycle
+from spdyasgi.protocols.http_cycle import HTTPCycle
 
 __all__ = ["HttpToolsProtocol"]
 

@@ -43,6 +43,7 @@ from spdyasgi.spdy import (
     Version,
     WindowUpdated,
 )
+from spdyasgi.spdy.constants import stream_status_name
 from spdyasgi.spdy.exceptions import LocalProtocolError, StreamClosedError
 
 __all__ = ["SpdyProtocol"]
@@ -71,13 +72,6 @@ _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPT
 def _http_version(value: bytes) -> str:
     """`:version` (`HTTP/1.0`) as ASGI's `http_version` (`1.0`)."""
     return value[5:].decode("latin-1") if value.startswith(b"HTTP/") else "1.1"
-
-
-def _status_name(status: int) -> str:
-    try:
-        return StreamStatus(status).name
-    except ValueError:
-        return str(status)
 
 
 def _access_logger(config: Any) -> AccessLogger:
@@ -345,7 +339,7 @@ class SpdyProtocol(asyncio.Protocol):
     def _on_reset(self, event: StreamReset) -> None:
         if not event.remote:
             logger.info("%s - stream %d reset (%s): %s", self._peer, event.stream_id,
-                        _status_name(event.status), event.reason)
+                        stream_status_name(event.status), event.reason)
         self._stream_gone(event.stream_id)
 
     def _on_rejected(self, event: RequestRejected) -> None:

@@ -15,6 +15,13 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
+from spdyasgi.asgi.messages import (
+    DISCONNECT,
+    NO_BODY_STATUS,
+    PATHSEND_CHUNK,
+    Headers,
+    Message,
+)
 from spdyasgi.exceptions import ClientDisconnected
 
 if TYPE_CHECKING:
@@ -24,14 +31,7 @@ __all__ = ["StreamCycle"]
 
 logger = logging.getLogger("spdyasgi.error")
 
-Message = dict[str, Any]
-Headers = list[tuple[bytes, bytes]]
-
-_DISCONNECT: Message = {"type": "http.disconnect"}
 _EMPTY_BODY: Message = {"type": "http.request", "body": b"", "more_body": False}
-_NO_BODY_STATUS = frozenset({204, 304})
-_PATHSEND_CHUNK = 256 * 1024
-_STATUS_CACHE = {code: str(code).encode() for code in range(100, 600)}
 
 
 class StreamCycle:
@@ -163,7 +163,7 @@ class StreamCycle:
     async def receive(self) -> Message:
         while True:
             if self.disconnected:
-                return _DISCONNECT
+                return DISCONNECT
             if self.body_chunks:
                 chunks = self.body_chunks
                 body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -178,7 +178,7 @@ class StreamCycle:
                     self.request_done = True
                     return _EMPTY_BODY
                 if self.response_complete:
-                    return _DISCONNECT
+                    return DISCONNECT
             await self._wait()
 
     async def _wait(self) -> None:
@@ -228,7 +228,7 @@ class StreamCycle:
         self.trailers_expected = bool(message.get("trailers", False))
         # The reply itself waits for the first body message, so a one-shot response
         # leaves as SYN_REPLY(+FIN) in the same write as its DATA.
-        if self.is_head or status in _NO_BODY_STATUS or status < 200:
+        if self.is_head or status in NO_BODY_STATUS or status < 200:
             self.is_head = True
 
     async def _send_body(self, body: bytes, more: bool) -> None:
@@ -269,7 +269,7 @@ class StreamCycle:
                                              end_stream=False)
             offset = 0
             while True:
-                chunk = await loop.run_in_executor(None, os.pread, fd, _PATHSEND_CHUNK, offset)
+                chunk = await loop.run_in_executor(None, os.pread, fd, PATHSEND_CHUNK, offset)
                 if not chunk:
                     break
                 offset += len(chunk)

@@ -50,6 +50,22 @@ class SessionStatus(enum.IntEnum):
     INTERNAL_ERROR = 2
 
 
+def stream_status_name(status: int) -> str:
+    """`REFUSED_STREAM` for 3, `status 99` for codes the protocol does not define."""
+    try:
+        return StreamStatus(status).name
+    except ValueError:
+        return f"status {status}"
+
+
+def session_status_name(status: int) -> str:
+    """`PROTOCOL_ERROR` for 1, `status 99` for codes the protocol does not define."""
+    try:
+        return SessionStatus(status).name
+    except ValueError:
+        return f"status {status}"
+
+
 class SettingId(enum.IntEnum):
     UPLOAD_BANDWIDTH = 1
     DOWNLOAD_BANDWIDTH = 2

@@ -735,3 +735,12 @@ def test_large_data_frame_on_stream_zero_ends_the_session_when_complete() -> Non
     events = h.conn.receive_data(frame[50_000:])
     assert isinstance(events[-1], ConnectionTerminated)
     assert not h.conn.has_partial_input
+
+
+def test_status_names_for_logs_and_errors() -> None:
+    from spdyasgi.spdy.constants import session_status_name, stream_status_name
+
+    assert stream_status_name(3) == "REFUSED_STREAM"
+    assert stream_status_name(99) == "status 99"
+    assert session_status_name(1) == "PROTOCOL_ERROR"
+    assert session_status_name(7) == "status 7"
