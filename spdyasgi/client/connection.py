@@ -37,6 +37,7 @@ from ..spdy import ConnectionConfig as EngineConfig
 from ..spdy import (
     ConnectionTerminated,
     DataReceived,
+    DataViewed,
     GoAwayReceived,
     HeadersReceived,
     PingAcknowledged,
@@ -96,13 +97,18 @@ def _encode(value: str | bytes) -> bytes:
     return value if isinstance(value, bytes) else value.encode("latin-1")
 
 
-class _ClientProtocol(asyncio.Protocol):
+#: Every read lands in this one buffer; the engine lends DATA views of it (no copies).
+_READ_BUFFER = 256 * 1024
+
+
+class _ClientProtocol(asyncio.BufferedProtocol):
     """Bytes <-> engine glue owned by one `SpdyClient`."""
 
     def __init__(self, client: SpdyClient):
         self.client = client
         self.transport: asyncio.Transport | None = None
         self.alpn: str | None = None
+        self._view = memoryview(bytearray(_READ_BUFFER))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport = cast(asyncio.Transport, transport)
@@ -111,8 +117,11 @@ class _ClientProtocol(asyncio.Protocol):
             self.alpn = ssl_object.selected_alpn_protocol()
         self.client._connection_made(self)
 
-    def data_received(self, data: bytes) -> None:
-        self.client._data_received(data)
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.client._data_received(self._view[:nbytes])
 
     def eof_received(self) -> bool | None:
         return False
@@ -322,6 +331,7 @@ class SpdyClient:
                 session_window_size=self.session_window_size,
                 header_compression_level=self.header_compression_level,
                 accept_push=self.accept_push,
+                borrow_data=True,
                 clock=time.monotonic,
             )
         )
@@ -415,29 +425,36 @@ class SpdyClient:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def _data_received(self, data: bytes) -> None:
+    def _data_received(self, data: memoryview) -> None:
+        """One read, as a view of the protocol's buffer: valid during this call only."""
         engine = self._engine
         if engine is None:
             return
         self.bytes_received += len(data)
         if self.trace is not None:
-            self.trace("<", data)
+            self.trace("<", bytes(data))
         events = engine.receive_data(data)
         streams = self._streams
         for event in events:
             cls = type(event)
-            if cls is DataReceived:
-                assert isinstance(event, DataReceived)
+            if cls is DataViewed or cls is DataReceived:
+                assert isinstance(event, DataViewed | DataReceived)
                 state = streams.get(event.stream_id)
                 payload = event.data
+                size = len(payload)
                 if state is None:
-                    engine.acknowledge_received_data(event.stream_id, len(payload))
+                    engine.acknowledge_received_data(event.stream_id, size)
                     continue
-                if payload:
+                if size:
                     state.body_started = True
-                    state.chunks.append(payload)
-                    if state.is_push:
-                        engine.acknowledge_received_data(state.stream_id, len(payload))
+                    if state.discarding:  # counted and let go now, never queued
+                        state.discarded += size
+                        engine.acknowledge_received_data(state.stream_id, size)
+                    else:
+                        kept = payload if isinstance(payload, bytes) else bytes(payload)
+                        state.chunks.append(kept)
+                        if state.is_push:
+                            engine.acknowledge_received_data(state.stream_id, size)
                 if event.end_stream:
                     state.eof = True
                     self._check_finished(state)

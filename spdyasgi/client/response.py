@@ -28,6 +28,8 @@ class StreamState:
         "body_started",
         "chunks",
         "deadline",
+        "discarded",
+        "discarding",
         "eof",
         "error",
         "finished",
@@ -50,6 +52,8 @@ class StreamState:
         self.replied = False
         self.body_started = False
         self.chunks: deque[bytes] = deque()
+        self.discarding = False  # the body is only counted (`discard()`), not kept
+        self.discarded = 0
         self.eof = False
         self.error: BaseException | None = None
         self.waiter: asyncio.Future[None] | None = None
@@ -125,6 +129,7 @@ class _Body:
         state = self._state
         client = self._client
         chunks = state.chunks
+        state.discarding = True  # from now on the session counts arriving bytes itself
         total = 0
         while True:
             if chunks:
@@ -135,6 +140,8 @@ class _Body:
                     client._consumed(state, size)
                 total += size
                 continue
+            total += state.discarded
+            state.discarded = 0
             if state.error is not None:
                 raise state.error
             if state.eof:

@@ -15,6 +15,7 @@ from .constants import (
 from .events import (
     ConnectionTerminated,
     DataReceived,
+    DataViewed,
     Event,
     GoAwayReceived,
     HeadersReceived,
@@ -45,6 +46,7 @@ __all__ = [
     "ConnectionConfig",
     "ConnectionTerminated",
     "DataReceived",
+    "DataViewed",
     "Event",
     "FlowControlBlocked",
     "FrameType",

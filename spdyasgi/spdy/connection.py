@@ -94,7 +94,7 @@ class Connection(FrameReceiver):
     @property
     def has_partial_input(self) -> bool:
         """True while part of a frame is buffered (the caller times half-sent frames)."""
-        return bool(self._inbuf) or self._skip > 0 or self._gather_need > 0
+        return bool(self._inbuf) or self._skip > 0 or self._data_left > 0
 
     @property
     def has_output(self) -> bool:

@@ -66,6 +66,20 @@ class DataReceived(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class DataViewed(Event):
+    """Like `DataReceived`, but `data` is a view of the buffer given to `receive_data`.
+
+    Only with `ConnectionConfig(borrow_data=True)` and a memoryview passed in. The view is
+    valid until the next `receive_data` call: consume it (or copy it) before then. This lets
+    a caller that reads into one reused buffer count or hash a body with no copy at all.
+    """
+
+    stream_id: int
+    data: memoryview
+    end_stream: bool
+
+
+@dataclass(frozen=True, slots=True)
 class StreamReset(Event):
     """A stream ended abnormally.
 

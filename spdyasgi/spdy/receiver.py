@@ -20,6 +20,7 @@ from .constants import (
 )
 from .events import (
     DataReceived,
+    DataViewed,
     Event,
     GoAwayReceived,
     HeadersReceived,
@@ -77,11 +78,13 @@ _KNOWN_TYPES = frozenset(
 )
 
 
-#: DATA frames at least this long are gathered piece by piece instead of buffered.
-_GATHER_FROM = 65536
+#: DATA frames at least this long are delivered piece by piece as they arrive instead of
+#: being buffered whole: no copy of the payload beyond the read itself, bounded buffering.
+_STREAM_FROM = 65536
 
 
-def _payload(buf: bytes | bytearray, start: int, end: int, in_place: bool) -> bytes:
+def _payload(buf: bytes | bytearray | memoryview, start: int, end: int,
+             in_place: bool) -> bytes:
     """`buf[start:end]` as bytes with a single copy."""
     if in_place:
         return buf[start:end]  # type: ignore[return-value]  # buf is bytes here
@@ -91,27 +94,36 @@ def _payload(buf: bytes | bytearray, start: int, end: int, in_place: bool) -> by
         return bytes(view[start:end])
 
 
+def _data_event(stream_id: int, data: bytes | memoryview, end_stream: bool) -> Event:
+    if isinstance(data, bytes):
+        return DataReceived(stream_id, data, end_stream)
+    return DataViewed(stream_id, data, end_stream)
+
+
 class FrameReceiver(SessionState):
     """Turns received bytes into events (see the module docstring)."""
 
-    def receive_data(self, data: bytes) -> list[Event]:
-        """Feed bytes read from the peer; returns what happened, in order."""
+    def receive_data(self, data: bytes | bytearray | memoryview) -> list[Event]:
+        """Feed bytes read from the peer; returns what happened, in order.
+
+        `data` is not kept: what must outlive the call is copied, except the DATA views
+        handed out with `borrow_data` (see `DataViewed`)."""
         if self.terminated:
             return []
+        if type(data) is not bytes and not (self._borrow and type(data) is memoryview):
+            data = bytes(data)
         events: list[Event | None] = []
         self._events = events
         self._batch_requests.clear()
         self._batch_resets = 0
         try:
-            if self._gather_need:
-                data = self._gather_more(data)
-            if data:
-                self._parse_input(data)
+            pos = self._more_data(data) if self._data_left else 0
+            if pos < len(data):
+                self._parse_input(data, pos)
         except ProtocolError as exc:
             self._terminate(exc.status, str(exc))
             self._inbuf.clear()
-            self._gather.clear()
-            self._gather_need = 0
+            self._data_left = 0
         if self._queued_control > self.limits.max_queued_control_frames and not self.terminated:
             self._terminate(
                 SessionStatus.PROTOCOL_ERROR,
@@ -125,21 +137,22 @@ class FrameReceiver(SessionState):
 
     _dropped = False
 
-    def _parse_input(self, data: bytes) -> None:
+    def _parse_input(self, data: bytes | memoryview, pos: int) -> None:
+        """Parse `data[pos:]` after whatever partial frame is buffered."""
         buf = self._inbuf
         # With nothing buffered, parse the read in place: whole frames never get copied
         # into the buffer, only a trailing partial one does.
-        source: bytes | bytearray
+        source: bytes | bytearray | memoryview
         if buf:
-            buf += data
+            buf += memoryview(data)[pos:] if pos else data
             source = buf
+            pos = 0
         else:
             source = data
-        pos = 0
         if self._skip:
-            take = min(self._skip, len(source))
+            take = min(self._skip, len(source) - pos)
             self._skip -= take
-            pos = take
+            pos += take
         pos = self._parse(source, pos)
         if source is buf:
             if pos:
@@ -147,26 +160,28 @@ class FrameReceiver(SessionState):
         elif pos < len(data):
             buf += memoryview(data)[pos:]
 
-    def _gather_more(self, data: bytes) -> bytes:
-        """Add the next piece of a large DATA payload; dispatch it once complete.
+    def _more_data(self, data: bytes | memoryview) -> int:
+        """Deliver the next piece of a large DATA payload; returns where the rest starts."""
+        take = min(self._data_left, len(data))
+        self._data_left -= take
+        self._data_piece(data if take == len(data) else data[:take])
+        return take
 
-        Returns what follows the payload in `data`. Pieces are joined once, at the end,
-        instead of growing (and copying) the input buffer read after read.
-        """
-        take = min(self._gather_need, len(data))
-        self._gather.append(data if take == len(data) else memoryview(data)[:take])
-        self._gather_need -= take
-        if self._gather_need:
-            return b""
-        payload = b"".join(self._gather)
-        self._gather.clear()
-        stream_id, flags = self._gather_head
-        self._on_data(stream_id, flags, payload)
-        return data[take:] if take < len(data) else b""
+    def _data_piece(self, piece: bytes | memoryview) -> None:
+        stream = self._data_stream
+        if stream is None or self.streams.get(stream.stream_id) is not stream:
+            # Dropped from the start, or reset on our side since the frame began.
+            self._credit_session(len(piece))
+            return
+        end_stream = self._data_fin and not self._data_left
+        self._events.append(_data_event(stream.stream_id, piece, end_stream))
+        if end_stream:
+            self._end_of_request_body(stream)
 
-    def _parse(self, buf: bytes | bytearray, pos: int) -> int:
+    def _parse(self, buf: bytes | bytearray | memoryview, pos: int) -> int:
         end = len(buf)
         in_place = type(buf) is bytes  # slicing bytes copies once; a bytearray slice twice
+        borrowed = type(buf) is memoryview  # the caller's buffer, lent for DATA views
         max_frame = self.limits.max_frame_size
         while end - pos >= 8:
             word, flags_length = _unpack_header(buf, pos)
@@ -203,17 +218,20 @@ class FrameReceiver(SessionState):
                 if end - pos - 8 < length:
                     if length > self._max_inbound_data():
                         self._oversized_data(word, length)
-                    if length < _GATHER_FROM:
+                    if length < _STREAM_FROM:
                         break
                     start = pos + 8
+                    self._data_fin = bool(flags & _FIN)
+                    self._data_stream = self._admit_data(word, flags, length)
+                    self._data_left = length - (end - start)
                     if end > start:
-                        self._gather.append(_payload(buf, start, end, in_place))
-                    self._gather_need = length - (end - start)
-                    self._gather_head = (word, flags)
+                        self._data_piece(buf[start:end] if borrowed  # type: ignore[arg-type]
+                                         else _payload(buf, start, end, in_place))
                     return end
                 start = pos + 8
                 pos = start + length
-                self._on_data(word, flags, _payload(buf, start, pos, in_place))
+                self._on_data(word, flags, buf[start:pos] if borrowed  # type: ignore[arg-type]
+                              else _payload(buf, start, pos, in_place))
         return pos
 
     def _max_inbound_data(self) -> int:
@@ -651,8 +669,17 @@ class FrameReceiver(SessionState):
             self._emit(StreamReset(stream_id, StreamStatus.REFUSED_STREAM, True,
                                    "above the peer's GOAWAY last-good id"))
 
-    def _on_data(self, stream_id: int, flags: int, data: bytes) -> None:
-        size = len(data)
+    def _on_data(self, stream_id: int, flags: int, data: bytes | memoryview) -> None:
+        stream = self._admit_data(stream_id, flags, len(data))
+        if stream is not None:
+            end_stream = bool(flags & _FIN)
+            self._events.append(_data_event(stream_id, data, end_stream))
+            if end_stream:
+                self._end_of_request_body(stream)
+
+    def _admit_data(self, stream_id: int, flags: int, size: int) -> Stream | None:
+        """Check and account a DATA frame of `size` bytes: the stream to deliver it to, or
+        None when it is dropped (its session credit returned, any error queued)."""
         if stream_id == 0:
             raise ProtocolError("DATA on stream 0")
         if self._session_fc:
@@ -666,32 +693,32 @@ class FrameReceiver(SessionState):
         if stream is None:
             self._credit_session(size)
             self._frame_for_dead_stream(stream_id, "DATA")
-            return
+            return None
         if stream.remote_closed:
             self._credit_session(size)
             self._stream_error(stream_id, StreamStatus.STREAM_ALREADY_CLOSED,
                                f"DATA after FIN on stream {stream_id}", stream)
-            return
+            return None
         if self.client_side and stream_id % 2 == 1 and not stream.reply_received:
             self._credit_session(size)
             self._stream_error(stream_id, StreamStatus.PROTOCOL_ERROR,
                                "DATA before SYN_REPLY", stream)
-            return
+            return None
         if size > stream.recv_window:
             self._credit_session(size)
             self._stream_error(stream_id, StreamStatus.FLOW_CONTROL_ERROR,
                                f"DATA overran the stream window ({size} > {stream.recv_window})",
                                stream)
-            return
+            return None
         stream.recv_window -= size
         if stream.rejected:
             self._credit_session(size)
             stream.recv_window += size
             if end_stream:
                 self._remote_fin(stream)
-            return
+            return None
         if not size and not end_stream and self._empty_frame(stream):
-            return
+            return None
         stream.received += size
         expected = stream.content_length
         if expected is not None and stream.received > expected and not self.client_side:
@@ -699,9 +726,7 @@ class FrameReceiver(SessionState):
             self._reject_after_delivery(
                 stream, f"body exceeds content-length {expected}"
             )
-            return
-        self._events.append(DataReceived(stream_id, data, end_stream))
-        if end_stream:
-            self._end_of_request_body(stream)
+            return None
+        return stream
 
 

@@ -47,6 +47,9 @@ class ConnectionConfig:
     #: Server role: answer requests lacking required pseudo-headers with 400 by ourselves.
     validate_requests: bool = True
     limits: Limits = field(default_factory=Limits)
+    #: Deliver DATA payloads of a memoryview passed to `receive_data` as `DataViewed`
+    #: views of it instead of copying them into `DataReceived` bytes (see `DataViewed`).
+    borrow_data: bool = False
     #: Optional monotonic clock (seconds) for rate limits; the engine never reads time itself.
     clock: Callable[[], float] | None = None
 
@@ -70,6 +73,7 @@ class SessionState:
         self.version = config.version
         self._wire = config.version.wire
         self._session_fc = config.version.session_flow_control
+        self._borrow = config.borrow_data
         self.limits = limits = config.limits
         self._decompressor = HeaderDecompressor(
             limits.max_header_block_size, limits.max_header_count
@@ -79,9 +83,10 @@ class SessionState:
         self._closed_streams = ClosedStreams(limits.max_closed_streams)
         self._inbuf = bytearray()
         self._skip = 0
-        self._gather: list[bytes | memoryview] = []
-        self._gather_need = 0
-        self._gather_head = (0, 0)
+        # A large DATA frame being delivered piece by piece (see FrameReceiver).
+        self._data_left = 0
+        self._data_stream: Stream | None = None
+        self._data_fin = False
         self._control_out: list[bytes] = []
         self._out: list[bytes | memoryview] = []
         self._queued_control = 0

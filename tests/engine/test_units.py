@@ -13,7 +13,9 @@ from spdyasgi.spdy import (
     ConnectionConfig,
     ConnectionTerminated,
     DataReceived,
+    DataViewed,
     FlowControlBlocked,
+    FrameType,
     HeadersReceived,
     Limits,
     LocalProtocolError,
@@ -708,8 +710,25 @@ def _split_feed(h: ServerHarness, data: bytes, cuts: list[int]) -> list[object]:
     return events
 
 
-def test_large_data_frames_gathered_across_reads_give_one_event() -> None:
-    big = bytes(range(256)) * 800  # 204,800 bytes: gathered, not buffered
+def _data_by_stream(events: list[object]) -> list[tuple[str, object]]:
+    """Events with consecutive DataReceived pieces of one stream merged (how they split
+    across reads is not part of the contract; their order, bytes and FIN are)."""
+    merged: list[tuple[str, object]] = []
+    for event in events:
+        if isinstance(event, DataReceived):
+            if merged and merged[-1][0] == "data" and not merged[-1][1][2]:  # type: ignore[index]
+                sid, body, _ = merged[-1][1]  # type: ignore[misc]
+                assert sid == event.stream_id
+                merged[-1] = ("data", (sid, body + event.data, event.end_stream))
+                continue
+            merged.append(("data", (event.stream_id, event.data, event.end_stream)))
+        else:
+            merged.append((type(event).__name__, event))
+    return merged
+
+
+def test_large_data_frames_arrive_in_pieces_with_the_same_bytes_in_order() -> None:
+    big = bytes(range(256)) * 800  # 204,800 bytes: delivered as it arrives, not buffered
     whole = ServerHarness(initial_window_size=1 << 20, session_window_size=1 << 22,
                           initiate=True)
     parts = ServerHarness(initial_window_size=1 << 20, session_window_size=1 << 22,
@@ -723,18 +742,52 @@ def test_large_data_frames_gathered_across_reads_give_one_event() -> None:
     assert expected[1].data == big  # type: ignore[attr-defined]
     syn_len = len(whole.f.syn_stream(3, fin=False))  # any SYN_STREAM: header + block size
     cuts = [40, 100 + syn_len, 70_000, 70_001, 150_000, len(wire) - 10]
-    assert _split_feed(parts, wire, sorted(set(c for c in cuts if c < len(wire)))) == expected
+    got = _split_feed(parts, wire, sorted(set(c for c in cuts if c < len(wire))))
+    pieces = [e for e in got if isinstance(e, DataReceived) and len(e.data) != 4]
+    assert len(pieces) > 1, "a frame spread over reads is delivered as it arrives"
+    assert all(not e.end_stream for e in pieces)
+    assert _data_by_stream(got) == _data_by_stream(expected)
     assert not parts.conn.has_partial_input
+    # Every piece is debited from the session window exactly once.
+    assert parts.conn.session_recv_window == whole.conn.session_recv_window
+    assert whole.conn.session_recv_window == (1 << 22) - len(big) - 4
 
 
-def test_large_data_frame_on_stream_zero_ends_the_session_when_complete() -> None:
+def test_large_data_frame_with_fin_ends_the_stream_on_its_last_piece() -> None:
+    h = ServerHarness(initial_window_size=1 << 20, session_window_size=1 << 22, initiate=True)
+    h.request(1, fin=False)
+    frame = h.f.data(1, b"y" * 100_000, fin=True)
+    first = h.conn.receive_data(frame[:30_000])
+    assert [(type(e).__name__, len(e.data), e.end_stream) for e in first] == [  # type: ignore[attr-defined]
+        ("DataReceived", 30_000 - 8, False)]
+    last = h.conn.receive_data(frame[30_000:])
+    assert [(len(e.data), e.end_stream) for e in last] == [  # type: ignore[attr-defined]
+        (100_000 - 30_000 + 8, True)]
+
+
+def test_large_data_frame_for_a_stream_reset_midway_is_dropped_and_credited() -> None:
+    h = ServerHarness(initial_window_size=1 << 20, session_window_size=1 << 20, initiate=True)
+    h.request(1, fin=False)
+    frame = h.f.data(1, b"z" * 900_000)
+    events = h.conn.receive_data(frame[:100_000])
+    assert [type(e).__name__ for e in events] == ["DataReceived"]
+    h.conn.reset_stream(1)
+    h.out()
+    assert h.conn.receive_data(frame[100_000:]) == []
+    assert not h.conn.has_partial_input
+    # The rest of the frame went back to the session window without the app's help.
+    updates = [f for f in h.out() if f.type == FrameType.WINDOW_UPDATE and f.stream_id == 0]
+    assert sum(f.delta for f in updates) == 900_000 - (100_000 - 8)  # type: ignore[attr-defined]
+    assert h.feed(h.f.ping(3))
+
+
+def test_large_data_frame_on_stream_zero_ends_the_session_at_its_header() -> None:
     h = ServerHarness(initial_window_size=1 << 20, session_window_size=1 << 22, initiate=True)
     frame = h.f.data(0, b"x" * 100_000)
-    assert h.conn.receive_data(frame[:50_000]) == []
-    assert h.conn.has_partial_input
-    events = h.conn.receive_data(frame[50_000:])
+    events = h.conn.receive_data(frame[:50_000])
     assert isinstance(events[-1], ConnectionTerminated)
     assert not h.conn.has_partial_input
+    assert h.conn.receive_data(frame[50_000:]) == []
 
 
 def test_status_names_for_logs_and_errors() -> None:
@@ -744,3 +797,58 @@ def test_status_names_for_logs_and_errors() -> None:
     assert stream_status_name(99) == "status 99"
     assert session_status_name(1) == "PROTOCOL_ERROR"
     assert session_status_name(7) == "status 7"
+
+
+def _read_through_one_buffer(conn: Connection, wire: bytes, sizes: list[int],
+                             size: int = 1 << 16) -> list[tuple[str, int, bytes, bool]]:
+    """Feed `wire` the way a BufferedProtocol does: every read lands in the same buffer,
+    which is scribbled over after each call so a view kept too long would show it."""
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    seen: list[tuple[str, int, bytes, bool]] = []
+    pos = 0
+    index = 0
+    while pos < len(wire):
+        take = min(sizes[index % len(sizes)], size, len(wire) - pos)
+        index += 1
+        buffer[:take] = wire[pos:pos + take]
+        pos += take
+        for event in conn.receive_data(view[:take]):
+            if isinstance(event, (DataReceived, DataViewed)):
+                seen.append((type(event).__name__, event.stream_id, bytes(event.data),
+                             event.end_stream))
+        buffer[:] = b"\xee" * size
+    return seen
+
+
+def _merge(seen: list[tuple[str, int, bytes, bool]]) -> bytes:
+    return b"".join(data for _, _, data, _ in seen)
+
+
+@pytest.mark.parametrize("sizes", [[1 << 16], [7, 1000, 30_000], [65_000, 3]])
+def test_borrowed_data_views_of_a_reused_buffer_carry_the_right_bytes(sizes: list[int]) -> None:
+    c = ClientHarness(borrow_data=True, initial_window_size=1 << 20,
+                      session_window_size=1 << 22)
+    c.conn.initiate_connection()
+    sid = c.conn.send_request(request_headers(), end_stream=True)
+    c.out()
+    body = [bytes([n]) * n * 100 for n in range(1, 40)] + [b"z" * 200_000, b"end"]
+    wire = c.f.syn_reply(sid) + b"".join(c.f.data(sid, chunk) for chunk in body[:-1])
+    wire += c.f.data(sid, body[-1], fin=True)
+    seen = _read_through_one_buffer(c.conn, wire, sizes)
+    assert _merge(seen) == b"".join(body)
+    assert seen[-1][3] is True and not any(end for *_, end in seen[:-1])
+    kinds = {kind for kind, *_ in seen}
+    assert "DataViewed" in kinds  # pieces straight from the buffer, not copied
+    assert not c.conn.has_partial_input
+
+
+def test_memoryview_input_without_borrowing_gives_bytes() -> None:
+    c = ClientHarness(initial_window_size=1 << 20, session_window_size=1 << 22)
+    c.conn.initiate_connection()
+    sid = c.conn.send_request(request_headers(), end_stream=True)
+    c.out()
+    wire = c.f.syn_reply(sid) + c.f.data(sid, b"a" * 100_000) + c.f.data(sid, b"b", fin=True)
+    seen = _read_through_one_buffer(c.conn, wire, [30_000])
+    assert {kind for kind, *_ in seen} == {"DataReceived"}
+    assert _merge(seen) == b"a" * 100_000 + b"b"
