@@ -36,6 +36,15 @@ Headers = list[tuple[bytes, bytes]]
 #: Huffman-only coding: no LZ77 matches, so no CRIME leak; see HeaderCompressor.
 HUFFMAN_ONLY = -1
 
+#: Compressed forms of recent header blocks, per level, for levels without string
+#: matching (stored and Huffman-only): such a block has no back-references, so once a
+#: compressor's first block (which carries the zlib header) is out, a block's compressed
+#: bytes after a sync flush are a valid continuation of any such stream. Bounded: blocks
+#: of at most _REPLAY_BLOCK bytes, at most _REPLAY_ENTRIES blocks per level.
+_REPLAYS: dict[int, dict[bytes, bytes]] = {0: {}, HUFFMAN_ONLY: {}}
+_REPLAY_BLOCK = 1024
+_REPLAY_ENTRIES = 512
+
 
 class HeaderBlockError(Exception):
     """A header block that inflated fine but breaks the NV rules: a stream-level error."""
@@ -277,7 +286,7 @@ class HeaderCompressor:
     full deflate: smallest, but only safe when no response header is secret.
     """
 
-    __slots__ = ("_deflater",)
+    __slots__ = ("_deflater", "_replay", "_started")
 
     def __init__(self, level: int = 0, dictionary: bytes = SPDY3_DICTIONARY):
         if not HUFFMAN_ONLY <= level <= 9:
@@ -290,10 +299,25 @@ class HeaderCompressor:
             self._deflater = zlib.compressobj(
                 level, zlib.DEFLATED, 11, 1, zlib.Z_DEFAULT_STRATEGY, zdict=dictionary
             )
+        self._replay = _REPLAYS.get(level) if dictionary is SPDY3_DICTIONARY else None
+        self._started = False
 
     def compress(self, nv_block: bytes) -> bytes:
+        replay = self._replay
+        if replay is not None and self._started:
+            hit = replay.get(nv_block)
+            if hit is not None:
+                return hit
         deflater = self._deflater
-        return deflater.compress(nv_block) + deflater.flush(zlib.Z_SYNC_FLUSH)
+        out = deflater.compress(nv_block) + deflater.flush(zlib.Z_SYNC_FLUSH)
+        if replay is not None:
+            if not self._started:
+                self._started = True  # this first block carries the zlib header
+            elif len(nv_block) <= _REPLAY_BLOCK:
+                if len(replay) >= _REPLAY_ENTRIES:
+                    replay.clear()  # churning blocks (dates, lengths) must not grow it
+                replay[nv_block] = out
+        return out
 
     def encode(self, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
         return self.compress(encode_nv_block(headers))

@@ -55,17 +55,32 @@ class ClosedStreams:
     RESET = 1
     FINISHED = 2
 
-    __slots__ = ("_ids", "_limit")
+    __slots__ = ("_ids", "_limit", "_next", "_ring")
 
     def __init__(self, limit: int):
         self._ids: dict[int, int] = {}
         self._limit = limit
+        # Ids in the order they came, oldest overwritten first. (Evicting a dict's first
+        # key instead costs a scan over the holes earlier deletions left at its front.)
+        self._ring: list[int | None] = [None] * limit
+        self._next = 0
 
     def add(self, stream_id: int, how: int) -> None:
+        if not self._limit:
+            return
         ids = self._ids
+        if stream_id in ids:  # a finished stream reset afterwards: keep its place
+            ids[stream_id] = how
+            return
+        index = self._next
+        ring = self._ring
+        oldest = ring[index]
+        if oldest is not None:
+            del ids[oldest]
+        ring[index] = stream_id
         ids[stream_id] = how
-        if len(ids) > self._limit:
-            del ids[next(iter(ids))]
+        index += 1
+        self._next = index if index < self._limit else 0
 
     def get(self, stream_id: int) -> int | None:
         return self._ids.get(stream_id)

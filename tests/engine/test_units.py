@@ -33,6 +33,7 @@ from spdyasgi.spdy import (
 from spdyasgi.spdy import frames as fr
 from spdyasgi.spdy.dictionary import SPDY3_DICTIONARY
 from spdyasgi.spdy.headers import (
+    HUFFMAN_ONLY,
     CompressionError,
     HeaderBlockError,
     HeaderCompressor,
@@ -609,6 +610,17 @@ def test_budget_and_closed_streams() -> None:
     for i in range(1, 6):
         closed.add(i, ClosedStreams.RESET)
     assert len(closed) == 3 and closed.get(1) is None and closed.get(5) == ClosedStreams.RESET
+    closed.add(3, ClosedStreams.FINISHED)  # known id: updated in place, nothing evicted
+    assert [closed.get(i) for i in (3, 4, 5)] == [ClosedStreams.FINISHED, ClosedStreams.RESET,
+                                                  ClosedStreams.RESET]
+    closed.add(6, ClosedStreams.RESET)  # evicts the oldest, 3, however it was updated
+    assert closed.get(3) is None and len(closed) == 3
+    for i in range(7, 1000, 2):
+        closed.add(i, ClosedStreams.FINISHED)
+    assert len(closed) == 3 and [closed.get(i) for i in (995, 997, 999)] == [2, 2, 2]
+    nothing = ClosedStreams(0)
+    nothing.add(1, ClosedStreams.RESET)
+    assert len(nothing) == 0 and nothing.get(1) is None
 
 
 def test_closed_stream_memory_eviction() -> None:
@@ -852,3 +864,16 @@ def test_memoryview_input_without_borrowing_gives_bytes() -> None:
     seen = _read_through_one_buffer(c.conn, wire, [30_000])
     assert {kind for kind, *_ in seen} == {"DataReceived"}
     assert _merge(seen) == b"a" * 100_000 + b"b"
+
+
+def test_header_blocks_replayed_only_for_levels_without_matching() -> None:
+    block = encode_nv_block([(b":status", b"200"), (b"x-replay-test", b"1")])
+    for level, replayed in ((0, True), (HUFFMAN_ONLY, True), (6, False)):
+        c = HeaderCompressor(level)
+        c.compress(b"\x00\x00\x00\x00")  # the first block carries the zlib header
+        first = c.compress(block)
+        assert (c.compress(block) is first) == replayed
+        # A fresh session's first block is never a replay (it needs the zlib header).
+        opening = HeaderCompressor(level).compress(block)
+        assert opening != first
+        assert HeaderDecompressor().inflate(opening) == block
