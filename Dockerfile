@@ -1,4 +1,14 @@
 # spdyasgi serving examples.hello:app; replace the CMD (or the app) for your own service.
+
+# Build stage: the wheel, with its optional C accelerator compiled (needs gcc).
+FROM python:3.11-slim AS build
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY pyproject.toml setup.py README.md ./
+COPY spdyasgi ./spdyasgi
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -9,9 +19,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin app
 WORKDIR /app
 
-COPY pyproject.toml README.md ./
-COPY spdyasgi ./spdyasgi
-RUN pip install '.[standard]'
+COPY --from=build /wheels /wheels
+RUN pip install "$(ls /wheels/spdyasgi-*.whl)[standard]" && rm -rf /wheels
 COPY examples ./examples
 
 USER app

@@ -13,6 +13,11 @@ import zlib
 from collections.abc import Iterable
 
 from .constants import HOP_BY_HOP_HEADERS, StreamStatus
+
+try:  # the optional C fast path (setup.py); pure Python gives the same results
+    from ._nvfast import parse_plain as _parse_plain
+except ImportError:  # pragma: no cover - exercised by the no-extension test run
+    _parse_plain = None  # type: ignore[assignment]
 from .dictionary import SPDY3_DICTIONARY
 from .exceptions import LocalProtocolError
 
@@ -110,8 +115,19 @@ def parse_nv_block(raw: bytes, max_header_count: int = 128) -> Headers:
     Multi-values (NUL-joined) become one pair per value. Counts and lengths declared by the
     peer are checked against the bytes actually present before anything is allocated.
     The block is cut first and validated after, in bulk: the common case (known names, no
-    CR/LF anywhere, no multi-values) then costs a few C calls per header.
+    CR/LF anywhere, no multi-values) then costs a few C calls per header. With the C
+    extension built, that common case is cut and checked in one call; every other block
+    (and every error) takes the Python path below.
     """
+    if _parse_plain is not None:
+        plain = _parse_plain(raw, max_header_count)
+        if plain is not None:
+            return plain
+    return _parse_nv_block_py(raw, max_header_count)
+
+
+def _parse_nv_block_py(raw: bytes, max_header_count: int = 128) -> Headers:
+    """`parse_nv_block` in pure Python: every block, every error message."""
     total = len(raw)
     if total < 4:
         raise HeaderBlockError(StreamStatus.PROTOCOL_ERROR, "header block shorter than its count")

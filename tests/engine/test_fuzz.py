@@ -16,6 +16,8 @@ from spdyasgi.spdy.headers import (
     HeaderBlockError,
     HeaderCompressor,
     HeaderDecompressor,
+    _parse_nv_block_py,
+    _parse_plain,
     parse_nv_block,
 )
 
@@ -215,3 +217,42 @@ def test_replayed_header_blocks_decode_in_every_session(
     for session, block in steps:
         compressor, decompressor = sessions[session]
         assert decompressor.decode(compressor.encode(pool[block])) == pool[block]
+
+
+_RAW_NAME = st.one_of(NAME, st.binary(min_size=0, max_size=6),
+                      NAME.map(lambda n: b":" + n), NAME.map(bytes.upper))
+_RAW_VALUE = st.one_of(VALUE, st.binary(max_size=8), st.just(b"a\x00b"), st.just(b""))
+
+
+@st.composite
+def _nv_blocks(draw: st.DrawFn) -> bytes:
+    """NV blocks, mostly well formed, with plausible faults: wrong counts, truncation,
+    stray bytes, odd names and values, duplicates."""
+    pairs = draw(st.lists(st.tuples(_RAW_NAME, _RAW_VALUE), max_size=70))
+    count = len(pairs) + draw(st.sampled_from([0, 0, 0, 1, -1]))
+    raw = max(count, 0).to_bytes(4, "big") + b"".join(
+        len(n).to_bytes(4, "big") + n + len(v).to_bytes(4, "big") + v for n, v in pairs)
+    cut = draw(st.sampled_from([0, 0, 0, 1, 3]))
+    return (raw[:-cut] if cut else raw) + draw(st.sampled_from([b"", b"", b"\x00"]))
+
+
+@FUZZ
+@given(_nv_blocks(), st.sampled_from([128, 3]))
+def test_c_fast_path_agrees_with_the_python_parser(raw: bytes, limit: int) -> None:
+    """The C fast path either declines (None) or returns exactly what Python returns;
+    and it never declines a plain block that Python accepts unchanged."""
+    if _parse_plain is None:  # pragma: no cover - built without the C extension
+        return
+    try:
+        expected: object = _parse_nv_block_py(raw, limit)
+    except HeaderBlockError as exc:
+        expected = exc.status
+    fast = _parse_plain(raw, limit)
+    if fast is not None:
+        assert fast == expected
+    elif isinstance(expected, list) and expected:
+        # Declined blocks that parse must be unusual: multi-values or over 64 pairs.
+        assert b"\x00" in raw[4:] or len(expected) > 64 or any(
+            b"\x00" in v for _, v in expected)
+    if isinstance(expected, list):
+        assert parse_nv_block(raw, limit) == expected

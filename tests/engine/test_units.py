@@ -877,3 +877,26 @@ def test_header_blocks_replayed_only_for_levels_without_matching() -> None:
         opening = HeaderCompressor(level).compress(block)
         assert opening != first
         assert HeaderDecompressor().inflate(opening) == block
+
+
+def test_pure_python_parser_is_used_without_the_c_extension() -> None:
+    """Installs without a compiler have no _nvfast: the same parser, in Python."""
+    script = (
+        "import sys; sys.modules['spdyasgi.spdy._nvfast'] = None\n"
+        "from spdyasgi.spdy import headers\n"
+        "assert headers._parse_plain is None\n"
+        "raw = headers.encode_nv_block([(b':method', b'GET'), (b'x-a', b'1')])\n"
+        "assert headers.parse_nv_block(raw) == [(b':method', b'GET'), (b'x-a', b'1')]\n"
+        "print('python parser ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "python parser ok"
+
+
+def test_c_extension_is_built_in_this_install() -> None:
+    """The test environment builds it (setup.py); losing it silently would cost speed."""
+    from spdyasgi.spdy import headers
+
+    assert headers._parse_plain is not None
