@@ -50,6 +50,9 @@ _REPLAYS: dict[int, dict[bytes, bytes]] = {0: {}, HUFFMAN_ONLY: {}}
 _REPLAY_BLOCK = 1024
 _REPLAY_ENTRIES = 512
 
+#: Output bytes asked of zlib first when inflating a header block (see `inflate`).
+_FIRST_INFLATE = 2048
+
 
 class HeaderBlockError(Exception):
     """A header block that inflated fine but breaks the NV rules: a stream-level error."""
@@ -81,22 +84,34 @@ class HeaderDecompressor:
         shared context stays in step with the peer's.
         """
         inflater = self._inflater
-        limit = self.max_block_size
         try:
-            raw = inflater.decompress(block, limit + 1)
-            out: bytes | None = raw
-            if len(raw) > limit or inflater.unconsumed_tail:
-                out = None
-                tail = inflater.unconsumed_tail
-                while tail:
-                    inflater.decompress(tail, 65536)
-                    tail = inflater.unconsumed_tail
+            # A small first output buffer: zlib allocates all of it on every call, and
+            # almost every header block fits.
+            raw = inflater.decompress(block, _FIRST_INFLATE)
+            if len(raw) == _FIRST_INFLATE or inflater.unconsumed_tail:
+                out = self._inflate_rest(raw)
+            else:
+                out = raw if len(raw) <= self.max_block_size else None
         except zlib.error as exc:
             raise CompressionError(f"header block does not inflate: {exc}") from None
         if inflater.eof:
             # The peer ended its zlib stream (Z_FINISH): no later block can be decoded.
             raise CompressionError("the peer's header compression stream ended")
         return out
+
+    def _inflate_rest(self, head: bytes) -> bytes | None:
+        inflater = self._inflater
+        limit = self.max_block_size
+        pieces = [head]
+        size = len(head)
+        while True:
+            more = inflater.decompress(inflater.unconsumed_tail, 65536)
+            size += len(more)
+            if size <= limit:  # past it: inflate on only to stay in step with the peer
+                pieces.append(more)
+            if len(more) < 65536 and not inflater.unconsumed_tail:
+                break
+        return b"".join(pieces) if size <= limit else None
 
     def decode(self, block: bytes) -> Headers:
         """Inflate and parse one compressed block (raises HeaderBlockError on bad content)."""

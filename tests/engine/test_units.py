@@ -900,3 +900,28 @@ def test_c_extension_is_built_in_this_install() -> None:
     from spdyasgi.spdy import headers
 
     assert headers._parse_plain is not None
+
+
+def test_header_replay_cache_stays_bounded_and_correct() -> None:
+    from spdyasgi.spdy import headers
+
+    c = HeaderCompressor(0)
+    d = HeaderDecompressor()
+    for n in range(headers._REPLAY_ENTRIES * 2 + 10):  # churning values (dates, lengths)
+        block = encode_nv_block([(b"content-length", str(n).encode())])
+        assert d.inflate(c.compress(block)) == block
+        assert len(headers._REPLAYS[0]) <= headers._REPLAY_ENTRIES
+
+
+def test_header_blocks_larger_than_the_first_inflate_buffer() -> None:
+    from spdyasgi.spdy import headers
+
+    c = HeaderCompressor(6)
+    d = HeaderDecompressor(max_block_size=200_000)
+    for size in (headers._FIRST_INFLATE - 40, headers._FIRST_INFLATE, 70_000, 150_000):
+        block = encode_nv_block([(b"x-big", bytes(range(33, 127)) * (size // 94 + 1))])
+        assert d.inflate(c.compress(block)) == block
+    small = HeaderDecompressor(max_block_size=1000)
+    c2 = HeaderCompressor(6)
+    assert small.inflate(c2.compress(encode_nv_block([(b"x", b"y" * 1500)]))) is None
+    assert small.inflate(c2.compress(encode_nv_block([(b"x", b"y")]))) is not None
