@@ -5,8 +5,10 @@
 
 Model: `-c` sessions (TCP connections), each carrying up to `-m` concurrent streams; `-p`
 worker processes share the sessions and requests (each process runs its own event loop,
-uvloop when installed). Each session runs `-m` long-lived stream loops, so no task is created
-per request; one header template is built per run and bodies are consumed without copies.
+uvloop when installed). Requests without a body run on callbacks alone (`SpdyClient.fire`):
+each finished stream starts the next from the read path, with no task, coroutine or future
+per request, the way h2load works; uploads run `-m` long-lived stream loops per session. One
+header template is built per run and bodies are counted, never copied.
 
 `-w`/`-W` set our stream / session receive windows: a value <= 30 is a power of two
 (`-w 20` = 2^20 = 1 MiB; h2load uses 2^N-1, but SPDY needs at least 65536 here), anything
@@ -32,13 +34,15 @@ import resource
 import sys
 import time
 from array import array
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import click
 
 from .connection import SpdyClient
-from .errors import SpdyClientError
+from .errors import ReadTimeout, SpdyClientError
+from .response import StreamState
 
 PROG = "spdyasgi-bench"
 
@@ -85,12 +89,15 @@ class WorkerResult:
 
 
 class _Session:
-    __slots__ = ("client", "dead", "lock")
+    __slots__ = ("client", "dead", "inflight", "last_progress", "lock", "reconnecting")
 
     def __init__(self, client: SpdyClient):
         self.client = client
         self.lock = asyncio.Lock()
         self.dead = False
+        self.inflight = 0  # streams started with `fire` and not yet done
+        self.last_progress = 0.0
+        self.reconnecting = False
 
 
 def _new_client(cfg: BenchConfig) -> SpdyClient:
@@ -141,6 +148,114 @@ async def _run_worker(
     errors = result.errors
     counters = [0, 0, 0]  # done, failed, body bytes
     perf = time.perf_counter
+
+    def claim() -> bool:
+        """Take one request from the budget (or check the deadline)."""
+        if deadline is not None:
+            return loop.time() < deadline
+        if remaining[0] <= 0:
+            return False
+        remaining[0] -= 1
+        return True
+
+    def record(state: StreamState, start: float) -> None:
+        counters[0] += 1
+        error = state.error
+        if error is not None:
+            counters[1] += 1
+            kind = type(error).__name__
+            errors[kind] = errors.get(kind, 0) + 1
+            return
+        latencies.append(perf() - start)
+        counters[2] += state.discarded
+        code = b"0"
+        for header, value in state.headers:
+            if header == b":status":
+                code = value
+                break
+        status[min(int(code[:3] or b"0") // 100, 5)] += 1
+
+    all_done: asyncio.Future[None] = loop.create_future()
+
+    def settle() -> None:
+        if all_done.done():
+            return
+        if any(session.inflight or session.reconnecting for session in live):
+            return
+        all_done.set_result(None)
+
+    def launch(session: _Session) -> None:
+        """Keep `cfg.streams` requests in flight on `session` (called from on_done too)."""
+        client = session.client
+        while session.inflight < cfg.streams and not session.dead:
+            if not client.is_usable:
+                if not session.reconnecting and (deadline is not None or remaining[0] > 0):
+                    session.reconnecting = True
+                    task = loop.create_task(refill(session, client))
+                    background.add(task)
+                    task.add_done_callback(background.discard)
+                break
+            if not claim():
+                break
+            try:
+                started = client.fire(template, when_done(session, perf()))
+            except SpdyClientError:
+                started = False
+            if not started:
+                if deadline is None:
+                    remaining[0] += 1
+                if client.is_usable:
+                    break  # every slot taken: the next on_done comes back here
+                continue
+            session.inflight += 1
+            result.started += 1
+
+    def when_done(session: _Session, start: float) -> Callable[[StreamState], None]:
+        def finished(state: StreamState) -> None:
+            session.inflight -= 1
+            session.last_progress = loop.time()
+            record(state, start)
+            launch(session)
+            settle()
+
+        return finished
+
+    background: set[asyncio.Task[None]] = set()
+
+    async def refill(session: _Session, broken: SpdyClient) -> None:
+        try:
+            await _reconnect(session, broken)
+        finally:
+            session.reconnecting = False
+        launch(session)
+        settle()
+
+    async def watchdog() -> None:
+        """The per-request read timeout, in bulk: a session with streams in flight and no
+        stream finished for `cfg.timeout` seconds gives up on them."""
+        timeout = cfg.timeout
+        if timeout is None:
+            return
+        while True:
+            await asyncio.sleep(min(timeout / 4, 1.0))
+            now = loop.time()
+            for session in live:
+                if session.inflight and now - session.last_progress > timeout:
+                    session.last_progress = now
+                    session.client.expire_fired(ReadTimeout(
+                        f"no response for {timeout:g} s (read timeout)"))
+
+    async def run_fired() -> None:
+        now = loop.time()
+        for session in live:
+            session.last_progress = now
+            launch(session)
+        settle()
+        guard = loop.create_task(watchdog())
+        try:
+            await all_done
+        finally:
+            guard.cancel()
 
     async def stream_loop(session: _Session) -> None:
         while not session.dead:
@@ -193,9 +308,12 @@ async def _run_worker(
     started_at = perf()
     report_task = loop.create_task(reporter())
     try:
-        await asyncio.gather(
-            *(stream_loop(session) for session in live for _ in range(cfg.streams))
-        )
+        if body is None:
+            await run_fired()  # callbacks only: no coroutine or future per request
+        else:
+            await asyncio.gather(
+                *(stream_loop(session) for session in live for _ in range(cfg.streams))
+            )
     finally:
         report_task.cancel()
     result.elapsed = perf() - started_at

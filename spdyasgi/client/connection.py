@@ -518,12 +518,15 @@ class SpdyClient:
     def _fail_all(self, error: SpdyClientError) -> None:
         if self._closed is None:
             self._closed = error
+        fired: list[StreamState] = []
         for state in list(self._streams.values()):
             if not state.eof and state.error is None:
                 state.error = error
             state.finished = True
             state.wake()
             state.wake_sender()
+            if state.on_done is not None:
+                fired.append(state)
         self._streams.clear()
         self._uploading.clear()
         self._active = 0
@@ -536,6 +539,8 @@ class SpdyClient:
             if not future.done():
                 future.set_exception(error)
         self._pings.clear()
+        for state in fired:
+            self._call_done(state)
 
     # --------------------------------------------------------------- events
 
@@ -655,6 +660,15 @@ class SpdyClient:
         if not state.is_push:
             self._active -= 1
             self._release_slots()
+        if state.on_done is not None:
+            self._call_done(state)
+
+    @staticmethod
+    def _call_done(state: StreamState) -> None:
+        callback = state.on_done
+        state.on_done = None
+        if callback is not None:
+            callback(state)
 
     def _release_slots(self) -> None:
         waiters = self._slot_waiters
@@ -795,6 +809,41 @@ class SpdyClient:
         ]
         header_list.extend(extra)
         return PreparedRequest(method.upper(), path, header_list)
+
+    def fire(self, prepared: PreparedRequest,
+             on_done: Callable[[StreamState], None]) -> bool:
+        """Start a body-less request whose response body is only counted: no coroutine, no
+        future, no `Response`. `on_done(state)` runs once, from the read path, when the
+        stream ends: `state.headers` (the reply), `state.discarded` (body bytes) and
+        `state.error` (None on success) tell how. Made for load generators, which can
+        start the next request from inside `on_done`. Returns False when every stream
+        slot is taken; raises like `send` when the session is unusable.
+        """
+        self._check_usable()
+        if self._active >= self.max_concurrent_streams or self._slot_waiters:
+            return False
+        engine = self._engine
+        assert engine is not None
+        try:
+            stream_id = engine.send_request(prepared.headers, end_stream=True)
+        except SpdyError as exc:
+            raise ConnectionClosedError(f"cannot open a stream: {exc}") from None
+        self._active += 1
+        state = StreamState(stream_id, None)
+        state.discarding = True
+        state.on_done = on_done
+        self._streams[stream_id] = state
+        self._schedule_flush()
+        return True
+
+    def expire_fired(self, error: SpdyClientError) -> int:
+        """Give up on every stream started with `fire` (reset, `on_done` with `error`)."""
+        stale = [state for state in self._streams.values() if state.on_done is not None]
+        for state in stale:
+            if state.error is None:
+                state.error = error
+            self._abandon(state)
+        return len(stale)
 
     def _check_usable(self) -> None:
         if self._engine is None:

@@ -10,7 +10,7 @@ cache) so an unread push can never stall the session window.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ class StreamState:
         "finished",
         "headers",
         "is_push",
+        "on_done",
         "pushes",
         "replied",
         "send_waiter",
@@ -60,6 +61,8 @@ class StreamState:
         self.send_waiter: asyncio.Future[None] | None = None
         self.pushes: list[PushedResponse] = []
         self.finished = False  # the engine forgot the stream; slot released
+        #: Set by `SpdyClient.fire`: called once, instead of waking anybody, when it ends.
+        self.on_done: Callable[[StreamState], None] | None = None
 
     def wake(self) -> None:
         waiter = self.waiter

@@ -279,3 +279,32 @@ async def test_http11_only_tls_server_is_not_spdy(tls_files: tuple[str, str]) ->
         with pytest.raises(NotSpdyError, match=r"^server does not speak SPDY \(no ALPN"):
             async with SpdyClient(server.url, verify=False):
                 pass
+
+
+async def test_fire_counts_bodies_through_callbacks(server: SpdyTestServer) -> None:
+    from spdyasgi.client.response import StreamState
+
+    seen: list[tuple[int, bytes, BaseException | None]] = []
+    everything = asyncio.get_running_loop().create_future()
+
+    def done(state: StreamState) -> None:
+        status = dict(state.headers).get(b":status", b"")
+        seen.append((state.discarded, status, state.error))
+        if len(seen) == 3 and not everything.done():
+            everything.set_result(None)
+
+    async with connect(server.url, window_size=65536) as client:
+        big = client.prepare("GET", "/bytes?n=300000")  # several window refills
+        assert client.fire(big, done)
+        assert client.fire(client.prepare("GET", "/status/204"), done)
+        assert client.fire(client.prepare("GET", "/slow"), done)
+        for _ in range(200):
+            if len(seen) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert sorted(seen[:2], key=lambda s: s[0]) == [(0, b"204", None), (300000, b"200", None)]
+        assert client.expire_fired(ReadTimeout("gave up")) == 1
+        await asyncio.wait_for(everything, 5)
+        assert isinstance(seen[2][2], ReadTimeout)
+        assert client.active_streams == 0
+        assert (await client.get("/hello")).status == 200  # the session is still fine

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -151,3 +152,38 @@ def test_bench_connect_failure_exit_code() -> None:
     proc = run("spdyasgi.client.bench", f"http://127.0.0.1:{free_port()}/", "-n", "10")
     assert proc.returncode == 7
     assert b"Traceback" not in proc.stderr
+
+
+def _bench(server: SpdyTestServer, path: str, *args: str, timeout: float = 60) -> dict:
+    proc = run("spdyasgi.client.bench", f"{server.url}{path}", *args, timeout=timeout)
+    assert b"Traceback" not in proc.stderr, proc.stderr
+    result = json.loads(proc.stdout.decode().splitlines()[-1][len("RESULT "):])
+    result["exit_code"] = proc.returncode
+    return result
+
+
+def test_bench_counts_resets_and_status_classes_on_the_callback_path(
+        server: SpdyTestServer) -> None:
+    result = _bench(server, "/reset?code=6", "-n", "50", "-c", "2", "-m", "5")
+    assert result["done"] == 50 and result["failed"] == 50 and result["exit_code"] == 1
+    assert result["errors"] == {"StreamResetError": 50}
+    result = _bench(server, "/status/404", "-n", "30", "-c", "1", "-m", "3")
+    assert result["status"]["4xx"] == 30 and result["failed"] == 0
+    assert result["exit_code"] == 0
+
+
+def test_bench_reconnects_after_goaway_and_finishes(server: SpdyTestServer) -> None:
+    # Every request makes the server end its session (GOAWAY, last good stream 0): each
+    # fails as unprocessed and the bench opens a new session for the next ones.
+    result = _bench(server, "/goaway?last=0", "-n", "6", "-c", "1", "-m", "1", "-T", "10")
+    assert result["done"] == 6 and result["failed"] == 6
+    assert set(result["errors"]) <= {"GoAwayError", "ConnectionClosedError"}
+
+
+def test_bench_read_timeout_gives_up_on_stalled_streams(server: SpdyTestServer) -> None:
+    started = time.monotonic()
+    result = _bench(server, "/slow", "-n", "4", "-c", "1", "-m", "4", "-T", "0.5",
+                    timeout=30)
+    assert time.monotonic() - started < 15
+    assert result["done"] == 4 and result["errors"] == {"ReadTimeout": 4}
+    assert result["exit_code"] == 1
