@@ -134,10 +134,8 @@ class ProxyHeadersMiddleware:
 
         headers: dict[bytes, bytes] = {}
         for name, value in scope.get("headers", ()):
-            if name not in _FORWARDING:
-                name = bytes(name).lower()  # ASGI names are lowercase; tolerate others
-                if name not in _FORWARDING:
-                    continue
+            if name not in _FORWARDING:  # ASGI header names are lowercase
+                continue
             if name in headers:  # repeated header lines form one comma-separated list
                 headers[name] += b"," + bytes(value)
             else:
