@@ -8,7 +8,9 @@
 Every server runs pinned to core 0 (``taskset -c 0``), its load generator on core 1. A fresh
 server is started for every (round, server, workload), so peak RSS (VmHWM) belongs to that
 workload. Server CPU time is utime+stime of the server's process tree from /proc, read right
-before and right after the measured load (after a short warm-up for the hello workloads).
+before and right after the measured load (after a warm-up run). Workloads run one after
+another with every server back to back (order reversed on even rounds), so a table compares
+servers measured minutes apart at most.
 
 Load generators: ``spdyasgi-bench`` (SPDY/3.1, its RESULT line), ``h2load --h1`` (HTTP/1.1),
 ``h2load`` (HTTP/2, h2c prior knowledge or TLS+ALPN), ``raw_socket.py recv`` (raw bytes).
@@ -124,7 +126,7 @@ class Workload:
 
 
 def workloads(quick: bool) -> list[Workload]:
-    hello_n = 4000 if quick else 30000
+    hello_n = 4000 if quick else 60000
     one_n = 1000 if quick else 5000
     dl = 20 if quick else 100
     up = 10 if quick else 50
@@ -136,11 +138,15 @@ def workloads(quick: bool) -> list[Workload]:
         Workload("hello-1x1", "raw", "/", one_n, 1, 1, warmup=one_n // 10),
         Workload("starlette-10x10", "starlette", "/", hello_n, 10, 10, warmup=hello_n // 10),
         Workload("starlette-1x1", "starlette", "/", one_n, 1, 1, warmup=one_n // 10),
-        Workload("download-1", "raw", f"/download?mib={dl}", 1, 1, 1, kind="download", mib=dl),
-        Workload("download-8", "raw", f"/download?mib={dl}", 8, 1, 8, kind="download", mib=dl),
+        # Transfers are warmed up by one identical run first: a fresh process's first
+        # 100 MiB (page faults, cold code) is not what a long-running server does.
+        Workload("download-1", "raw", f"/download?mib={dl}", 1, 1, 1, kind="download", mib=dl,
+                 warmup=1),
+        Workload("download-8", "raw", f"/download?mib={dl}", 8, 1, 8, kind="download", mib=dl,
+                 warmup=8),
         Workload("download-8-64k", "raw", f"/download?mib={dl}", 8, 1, 8, kind="download",
-                 mib=dl, window=("16", "20"), only=("spdy", "h2")),
-        Workload("upload", "raw", "/upload", 1, 1, 1, kind="upload", mib=up),
+                 mib=dl, window=("16", "20"), only=("spdy", "h2"), warmup=8),
+        Workload("upload", "raw", "/upload", 1, 1, 1, kind="upload", mib=up, warmup=1),
         Workload("slow-1000", "raw", "/slow?n=6&ms=500", slow_n, 10, slow_n // 10,
                  kind="slow"),
     ]
@@ -838,6 +844,18 @@ def write_doc(meta: dict[str, Any], rows: list[dict[str, Any]],
 # ------------------------------------------------------------------------------ main
 
 
+def _reverse_within_workloads(
+        plan: list[tuple[Server, Workload]]) -> list[tuple[Server, Workload]]:
+    out: list[tuple[Server, Workload]] = []
+    group: list[tuple[Server, Workload]] = []
+    for pair in plan:
+        if group and group[-1][1] is not pair[1]:
+            out += reversed(group)
+            group = []
+        group.append(pair)
+    return out + list(reversed(group))
+
+
 def make_files(tmp: Path, wls: list[Workload]) -> None:
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                     "-subj", "/CN=localhost",
@@ -896,7 +914,9 @@ def main(argv: list[str] | None = None) -> None:
     started = time.time()
     rows: list[dict[str, Any]] = []
     probes: dict[str, list[dict[str, Any]]] = {"stall": [], "idle": []}
-    plan = [(s, w) for s in SERVERS for w in wls
+    # Workload by workload, every server back to back: servers compared in one table
+    # then see the same machine (a shared VM's speed drifts over minutes).
+    plan = [(s, w) for w in wls for s in SERVERS
             if supports(s, w) is None and selected(args.only, s, w)]
     skipped = sorted({s.name for s in SERVERS if not s.available()})
     if skipped:
@@ -907,7 +927,9 @@ def main(argv: list[str] | None = None) -> None:
         tmp = Path(name)
         make_files(tmp, wls)
         for rnd in range(1, args.rounds + 1):
-            for server, wl in plan:
+            # Alternate the server order per round so that drift does not favour one.
+            ordered = plan if rnd % 2 else _reverse_within_workloads(plan)
+            for server, wl in ordered:
                 t0 = time.perf_counter()
                 try:
                     row = measure(server, wl, tmp)

@@ -35,6 +35,10 @@ _ENCODED_NAMES: dict[bytes, bytes] = {}
 _ENCODED_PAIRS: dict[tuple[bytes, bytes], tuple[bytes, bytes]] = {}
 _PAIR_CACHE_SIZE = 4096
 _PAIR_CACHE_VALUE_LIMIT = 256
+#: Whole blocks too: a response head often repeats exactly (until the date changes).
+_ENCODED_BLOCKS: dict[tuple[tuple[bytes, bytes], ...], bytes] = {}
+_BLOCK_CACHE_SIZE = 256
+_BLOCK_CACHE_BYTES = 1024
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -259,9 +263,27 @@ def encode_nv_block(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
     cannot be represented (NUL, CR, LF) or empty names.
 
     Most response headers repeat from one response to the next (status, content-type,
-    server, date), so checked and serialised pairs are cached."""
+    server, date), so checked and serialised pairs are cached, and so are whole small
+    blocks, keyed by their header tuples."""
     if not isinstance(headers, (list, tuple)):
         headers = list(headers)  # the slow path may need a second pass
+    try:
+        key: tuple[tuple[bytes, bytes], ...] | None = tuple(headers)
+        block = _ENCODED_BLOCKS.get(key)  # type: ignore[arg-type]
+    except TypeError:  # a [name, value] list: allowed by ASGI, not hashable
+        key = block = None
+    if block is not None:
+        return block
+    block = _encode_pairs(headers)
+    if key is not None and len(block) <= _BLOCK_CACHE_BYTES:
+        if len(_ENCODED_BLOCKS) >= _BLOCK_CACHE_SIZE:
+            _ENCODED_BLOCKS.clear()
+        _ENCODED_BLOCKS[key] = block
+    return block
+
+
+def _encode_pairs(headers: list[tuple[bytes, bytes]] | tuple[tuple[bytes, bytes], ...]
+                  ) -> bytes:
     cache = _ENCODED_PAIRS
     parts: list[bytes] = []
     seen: set[bytes] = set()
