@@ -302,9 +302,8 @@ class SpdyProtocol(asyncio.Protocol):
         self.server_state.total_requests += 1
         # A fixed name: asyncio would otherwise format "Task-N" for every stream.
         task = self.loop.create_task(cycle.run_asgi(self.app), name="spdyasgi-stream")
-        tasks = self.server_state.tasks
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        cycle.task = task
+        self.server_state.tasks.add(task)  # leaves in cycle_done: no done-callback needed
 
     def _reply_error(self, stream_id: int, status: int, reason: bytes) -> None:
         try:
@@ -357,6 +356,7 @@ class SpdyProtocol(asyncio.Protocol):
         """The app task of `cycle` finished: log it and forget the stream's state."""
         stream_id = cycle.stream_id
         self.cycles.pop(stream_id, None)
+        self.server_state.tasks.discard(cycle.task)
         outbound = self._sendq.get(stream_id)
         if outbound is not None and not outbound.chunks:
             self._sendq.forget(stream_id)
@@ -516,6 +516,13 @@ class SpdyProtocol(asyncio.Protocol):
         self._schedule_flush()
 
     async def send_body(self, cycle: StreamCycle, body: bytes, end_stream: bool) -> None:
+        if not self.send_body_now(cycle, body, end_stream):
+            await self.send_body_queued(cycle, body, end_stream)
+
+    def send_body_now(self, cycle: StreamCycle, body: bytes, end_stream: bool) -> bool:
+        """Send `body` at once if nothing stands in the way (no queue, window open, socket
+        writable); False when it must be queued with `send_body_queued`. The common case
+        thus costs no coroutine of its own."""
         stream_id = cycle.stream_id
         if cycle.disconnected or self._closed:
             raise ClientDisconnected()
@@ -539,10 +546,19 @@ class SpdyProtocol(asyncio.Protocol):
                         self._flush()
                     else:
                         self._stream_output_done(end_stream)
-                    return
+                    return True
             except StreamClosedError:
                 cycle.disconnect()
                 raise ClientDisconnected() from None
+        return False
+
+    async def send_body_queued(self, cycle: StreamCycle, body: bytes, end_stream: bool) -> None:
+        """Queue `body` behind what waits (priorities, windows, socket) and wait for it."""
+        if cycle.disconnected or self._closed:
+            raise ClientDisconnected()
+        stream_id = cycle.stream_id
+        outbound = self._sendq.get(stream_id)
+        size = len(body)
         if outbound is None:
             outbound = self._sendq.for_cycle(cycle)
         if size:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from spdyasgi.asgi.messages import (
@@ -56,6 +57,7 @@ class StreamCycle:
         "start_time",
         "status",
         "stream_id",
+        "task",
         "trailers_expected",
         "waiter",
     )
@@ -82,6 +84,7 @@ class StreamCycle:
         self.request_done = False
         self.replied = False
         self.priority = 3
+        self.task: asyncio.Task[None] | None = None
 
     # ----------------------------------------------------------- from the session
 
@@ -211,7 +214,9 @@ class StreamCycle:
         if kind == "http.response.body":
             body = message.get("body", b"")
             more = bool(message.get("more_body", False))
-            await self._send_body(body, more)
+            waiting = self._send_body(body, more)
+            if waiting is not None:
+                await waiting
         elif kind == "http.response.pathsend":
             await self._pathsend(message["path"])
         elif kind == "http.response.push":
@@ -231,7 +236,8 @@ class StreamCycle:
         if self.is_head or status in NO_BODY_STATUS or status < 200:
             self.is_head = True
 
-    async def _send_body(self, body: bytes, more: bool) -> None:
+    def _send_body(self, body: bytes, more: bool) -> Coroutine[Any, Any, None] | None:
+        """Send a body message; returns a coroutine to await when it had to be queued."""
         end = not more
         protocol = self.protocol
         first = not self.bytes_sent and not protocol.reply_sent(self)
@@ -241,18 +247,25 @@ class StreamCycle:
                 protocol.start_response(self, self.status, self.response_headers,
                                         end_stream=not self.trailers_expected)
                 self._complete()
-            return
+            return None
         if first:
             no_data = end and not body and not self.trailers_expected
             protocol.start_response(self, self.status, self.response_headers,
                                     end_stream=no_data)
             if no_data:
                 self._complete()
-                return
+                return None
         fin = end and not self.trailers_expected
         if body or fin:
             self.bytes_sent += len(body)
-            await protocol.send_body(self, body, fin)
+            if not protocol.send_body_now(self, body, fin):
+                return self._send_body_queued(body, fin, end)
+        if end:
+            self._complete()
+        return None
+
+    async def _send_body_queued(self, body: bytes, fin: bool, end: bool) -> None:
+        await self.protocol.send_body_queued(self, body, fin)
         if end:
             self._complete()
 

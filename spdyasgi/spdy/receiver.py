@@ -78,6 +78,15 @@ _KNOWN_TYPES = frozenset(
 )
 
 
+# Plain ints for the per-frame dispatch (an enum member read costs ~0.1 µs).
+_SYN_STREAM = int(FrameType.SYN_STREAM)
+_SYN_REPLY = int(FrameType.SYN_REPLY)
+_RST_STREAM = int(FrameType.RST_STREAM)
+_SETTINGS = int(FrameType.SETTINGS)
+_PING = int(FrameType.PING)
+_HEADERS = int(FrameType.HEADERS)
+_WINDOW_UPDATE = int(FrameType.WINDOW_UPDATE)
+
 #: DATA frames at least this long are delivered piece by piece as they arrive instead of
 #: being buffered whole: no copy of the payload beyond the read itself, bounded buffering.
 _STREAM_FROM = 65536
@@ -250,19 +259,19 @@ class FrameReceiver(SessionState):
             raise ProtocolError(
                 f"{FrameType(frame_type).name} with length {len(payload)} (must be {fixed})"
             )
-        if frame_type == FrameType.SYN_STREAM:
+        if frame_type == _SYN_STREAM:
             self._on_syn_stream(flags, payload)
-        elif frame_type == FrameType.SYN_REPLY:
-            self._on_syn_reply(flags, payload)
-        elif frame_type == FrameType.HEADERS:
-            self._on_headers(flags, payload)
-        elif frame_type == FrameType.RST_STREAM:
-            self._on_rst_stream(payload)
-        elif frame_type == FrameType.WINDOW_UPDATE:
+        elif frame_type == _WINDOW_UPDATE:
             self._on_window_update(payload)
-        elif frame_type == FrameType.PING:
+        elif frame_type == _SYN_REPLY:
+            self._on_syn_reply(flags, payload)
+        elif frame_type == _HEADERS:
+            self._on_headers(flags, payload)
+        elif frame_type == _RST_STREAM:
+            self._on_rst_stream(payload)
+        elif frame_type == _PING:
             self._on_ping(payload)
-        elif frame_type == FrameType.SETTINGS:
+        elif frame_type == _SETTINGS:
             self._on_settings(flags, payload)
         else:
             self._on_goaway(payload)
