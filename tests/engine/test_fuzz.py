@@ -8,7 +8,15 @@ import zlib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spdyasgi.spdy import Connection, ConnectionConfig, ConnectionTerminated, Event, Version
+from spdyasgi.spdy import (
+    Connection,
+    ConnectionConfig,
+    ConnectionTerminated,
+    DataReceived,
+    DataViewed,
+    Event,
+    Version,
+)
 from spdyasgi.spdy.constants import HOP_BY_HOP_HEADERS
 from spdyasgi.spdy.dictionary import SPDY3_DICTIONARY
 from spdyasgi.spdy.headers import (
@@ -256,3 +264,63 @@ def test_c_fast_path_agrees_with_the_python_parser(raw: bytes, limit: int) -> No
             b"\x00" in v for _, v in expected)
     if isinstance(expected, list):
         assert parse_nv_block(raw, limit) == expected
+
+
+def _bodies_session(draw: st.DrawFn) -> bytes:
+    """Requests with bodies, some DATA frames large enough to arrive in pieces."""
+    f = FrameFactory()
+    parts = [f.settings([(4, 100)])]
+    for sid in range(1, 2 * draw(st.integers(1, 3)), 2):
+        parts.append(f.syn_stream(sid, request_headers(b"/up"), fin=False))
+        for _ in range(draw(st.integers(1, 3))):
+            size = draw(st.sampled_from([0, 10, 70_000, 150_000]))
+            parts.append(f.data(sid, bytes([sid]) * size))
+        parts.append(f.data(sid, b"end", fin=True))
+        parts.append(f.ping(2 * sid + 1))
+    return b"".join(parts)
+
+
+def _merged(events: list[Event]) -> list[object]:
+    """DATA pieces merged per stream (their split is not part of the contract)."""
+    out: list[object] = []
+    for event in events:
+        if isinstance(event, DataReceived | DataViewed):
+            data = bytes(event.data)
+            if out and isinstance(out[-1], list) and out[-1][0] == event.stream_id \
+                    and not out[-1][2]:
+                out[-1][1] += data
+                out[-1][2] = event.end_stream
+            else:
+                out.append([event.stream_id, data, event.end_stream])
+        else:
+            out.append(event)
+    return out
+
+
+@FUZZ
+@given(st.composite(_bodies_session)(), st.lists(st.integers(1, 300_000), max_size=12))
+def test_borrowed_views_through_a_reused_buffer_match_whole_reads(
+        session: bytes, cuts: list[int]) -> None:
+    config = {"initial_window_size": 1 << 20, "session_window_size": 1 << 22}
+    whole = Connection(ConnectionConfig(client_side=False, **config))  # type: ignore[arg-type]
+    whole.initiate_connection()  # opens the session window past 64 KiB
+    expected = _merged(whole.receive_data(session))
+    assert not any(isinstance(e, ConnectionTerminated) for e in expected)
+    lent = Connection(ConnectionConfig(client_side=False, borrow_data=True,
+                                       **config))  # type: ignore[arg-type]
+    lent.initiate_connection()
+    buffer = bytearray(1 << 16)
+    view = memoryview(buffer)
+    got: list[Event] = []
+    points = sorted({0, len(session)} | {min(c, len(session)) for c in cuts})
+    for a, b in itertools.pairwise(points):
+        for start in range(a, b, len(buffer)):  # reads never exceed the buffer
+            end = min(start + len(buffer), b)
+            buffer[:end - start] = session[start:end]
+            for event in lent.receive_data(view[:end - start]):
+                if isinstance(event, DataViewed):  # copy the view before the next read
+                    event = DataReceived(event.stream_id, bytes(event.data), event.end_stream)
+                got.append(event)
+            buffer[:] = b"\xee" * len(buffer)  # a view kept past its call would show this
+    assert _merged(got) == expected
+    assert lent.data_to_send() == whole.data_to_send()
