@@ -19,6 +19,18 @@ class FrameType(enum.IntEnum):
     CREDENTIAL = 10
 
 
+# The control frame types as plain ints, for code that runs once per frame: reading an
+# enum member costs ~0.1 µs, comparing two ints a few ns.
+TYPE_SYN_STREAM = int(FrameType.SYN_STREAM)
+TYPE_SYN_REPLY = int(FrameType.SYN_REPLY)
+TYPE_RST_STREAM = int(FrameType.RST_STREAM)
+TYPE_SETTINGS = int(FrameType.SETTINGS)
+TYPE_PING = int(FrameType.PING)
+TYPE_GOAWAY = int(FrameType.GOAWAY)
+TYPE_HEADERS = int(FrameType.HEADERS)
+TYPE_WINDOW_UPDATE = int(FrameType.WINDOW_UPDATE)
+
+
 class Flag(enum.IntFlag):
     NONE = 0
     FIN = 0x01

@@ -13,6 +13,13 @@ from .constants import (
     MAX_WINDOW,
     REQUIRED_PUSH_HEADERS,
     REQUIRED_REQUEST_PSEUDO_HEADERS,
+    TYPE_HEADERS,
+    TYPE_PING,
+    TYPE_RST_STREAM,
+    TYPE_SETTINGS,
+    TYPE_SYN_REPLY,
+    TYPE_SYN_STREAM,
+    TYPE_WINDOW_UPDATE,
     FrameType,
     SessionStatus,
     SettingId,
@@ -78,14 +85,6 @@ _KNOWN_TYPES = frozenset(
 )
 
 
-# Plain ints for the per-frame dispatch (an enum member read costs ~0.1 µs).
-_SYN_STREAM = int(FrameType.SYN_STREAM)
-_SYN_REPLY = int(FrameType.SYN_REPLY)
-_RST_STREAM = int(FrameType.RST_STREAM)
-_SETTINGS = int(FrameType.SETTINGS)
-_PING = int(FrameType.PING)
-_HEADERS = int(FrameType.HEADERS)
-_WINDOW_UPDATE = int(FrameType.WINDOW_UPDATE)
 
 #: DATA frames at least this long are delivered piece by piece as they arrive instead of
 #: being buffered whole: no copy of the payload beyond the read itself, bounded buffering.
@@ -259,19 +258,19 @@ class FrameReceiver(SessionState):
             raise ProtocolError(
                 f"{FrameType(frame_type).name} with length {len(payload)} (must be {fixed})"
             )
-        if frame_type == _SYN_STREAM:
+        if frame_type == TYPE_SYN_STREAM:
             self._on_syn_stream(flags, payload)
-        elif frame_type == _WINDOW_UPDATE:
+        elif frame_type == TYPE_WINDOW_UPDATE:
             self._on_window_update(payload)
-        elif frame_type == _SYN_REPLY:
+        elif frame_type == TYPE_SYN_REPLY:
             self._on_syn_reply(flags, payload)
-        elif frame_type == _HEADERS:
+        elif frame_type == TYPE_HEADERS:
             self._on_headers(flags, payload)
-        elif frame_type == _RST_STREAM:
+        elif frame_type == TYPE_RST_STREAM:
             self._on_rst_stream(payload)
-        elif frame_type == _PING:
+        elif frame_type == TYPE_PING:
             self._on_ping(payload)
-        elif frame_type == _SETTINGS:
+        elif frame_type == TYPE_SETTINGS:
             self._on_settings(flags, payload)
         else:
             self._on_goaway(payload)

@@ -136,6 +136,9 @@ def test_frame_serialisers_round_trip() -> None:
     assert frames[8].payload == b"hello" and frames[8].fin
     with pytest.raises(ValueError):
         fr.control_frame(3, 1, 0, bytes(2**24))
+    with pytest.raises(ValueError):  # the 4-byte stream id counts toward the limit
+        fr.syn_reply(3, 1, 0, bytes(2**24 - 4))
+    assert len(fr.headers_frame(3, 1, 0, bytes(2**24 - 5))) == 8 + 2**24 - 1
 
 
 # --------------------------------------------------------------------- headers
