@@ -29,6 +29,7 @@ import contextlib
 import datetime as dt
 import fnmatch
 import importlib.metadata
+import itertools
 import json
 import os
 import platform
@@ -846,14 +847,8 @@ def write_doc(meta: dict[str, Any], rows: list[dict[str, Any]],
 
 def _reverse_within_workloads(
         plan: list[tuple[Server, Workload]]) -> list[tuple[Server, Workload]]:
-    out: list[tuple[Server, Workload]] = []
-    group: list[tuple[Server, Workload]] = []
-    for pair in plan:
-        if group and group[-1][1] is not pair[1]:
-            out += reversed(group)
-            group = []
-        group.append(pair)
-    return out + list(reversed(group))
+    return [pair for _, group in itertools.groupby(plan, key=lambda pair: pair[1].name)
+            for pair in reversed(list(group))]
 
 
 def make_files(tmp: Path, wls: list[Workload]) -> None:

@@ -32,6 +32,8 @@ import sys
 from typing import Any
 from urllib.parse import parse_qs
 
+from tests.spdyapps import serve_lifespan
+
 Message = dict[str, Any]
 
 CALLS: dict[str, int] = {}
@@ -98,13 +100,8 @@ async def _sleep_or_disconnect(receive: Any, seconds: float, tag: str | None = N
 
 async def app(scope: Message, receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            else:
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await serve_lifespan(receive, send)
+        return
     path: str = scope["path"]
     CALLS[path] = CALLS.get(path, 0) + 1
     if _LOG:

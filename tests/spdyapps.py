@@ -30,6 +30,17 @@ async def read_body(receive: Any) -> bytes:
             return bytes(body)
 
 
+async def serve_lifespan(receive: Any, send: Any) -> None:
+    """Answer a lifespan scope: startup, then shutdown, nothing else."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        else:
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 async def start(send: Any, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None,
                 trailers: bool = False) -> None:
     await send({"type": "http.response.start", "status": status,
@@ -39,13 +50,8 @@ async def start(send: Any, status: int = 200, headers: list[tuple[bytes, bytes]]
 async def app(scope: Message, receive: Any, send: Any) -> None:
     """Routes by path; see each branch."""
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            else:
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await serve_lifespan(receive, send)
+        return
     path: str = scope["path"]
     if path == "/scope":
         info = {key: scope[key] for key in ("method", "path", "query_string", "http_version",

@@ -216,7 +216,8 @@ async def _run_worker(
             session.last_progress = loop.time()
             record(state, start)
             launch(session)
-            settle()
+            if not session.inflight:  # only a drained session can end the run
+                settle()
 
         return finished
 

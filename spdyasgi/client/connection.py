@@ -819,22 +819,29 @@ class SpdyClient:
         start the next request from inside `on_done`. Returns False when every stream
         slot is taken; raises like `send` when the session is unusable.
         """
-        self._check_usable()
         if self._active >= self.max_concurrent_streams or self._slot_waiters:
             return False
+        state = self._start_stream(prepared, True, 3, None)
+        self._active += 1
+        state.discarding = True
+        state.on_done = on_done
+        self._schedule_flush()
+        return True
+
+    def _start_stream(self, prepared: PreparedRequest, end_stream: bool, priority: int,
+                      deadline: float | None) -> StreamState:
+        """Open a stream in the engine and track it (the caller holds its slot)."""
+        self._check_usable()
         engine = self._engine
         assert engine is not None
         try:
-            stream_id = engine.send_request(prepared.headers, end_stream=True)
+            stream_id = engine.send_request(prepared.headers, end_stream=end_stream,
+                                            priority=priority)
         except SpdyError as exc:
             raise ConnectionClosedError(f"cannot open a stream: {exc}") from None
-        self._active += 1
-        state = StreamState(stream_id, None)
-        state.discarding = True
-        state.on_done = on_done
+        state = StreamState(stream_id, deadline)
         self._streams[stream_id] = state
-        self._schedule_flush()
-        return True
+        return state
 
     def expire_fired(self, error: SpdyClientError) -> int:
         """Give up on every stream started with `fire` (reset, `on_done` with `error`)."""
@@ -927,23 +934,16 @@ class SpdyClient:
         priority: int,
     ) -> StreamState:
         await self._acquire_slot(deadline)
+        end_stream = stream is None and not body
         try:
-            self._check_usable()
-            engine = self._engine
-            assert engine is not None
-            end_stream = stream is None and not body
-            try:
-                stream_id = engine.send_request(
-                    prepared.headers, end_stream=end_stream, priority=priority
-                )
-            except SpdyError as exc:
-                raise ConnectionClosedError(f"cannot open a stream: {exc}") from None
+            state = self._start_stream(prepared, end_stream, priority, deadline)
         except BaseException:
             self._active -= 1
             self._release_slots()
             raise
-        state = StreamState(stream_id, deadline)
-        self._streams[stream_id] = state
+        engine = self._engine
+        assert engine is not None
+        stream_id = state.stream_id
         if end_stream:
             self._schedule_flush()
             return state

@@ -11,15 +11,16 @@ import re
 import struct
 import zlib
 from collections.abc import Iterable
+from typing import Any
 
 from .constants import HOP_BY_HOP_HEADERS, StreamStatus
+from .dictionary import SPDY3_DICTIONARY
+from .exceptions import LocalProtocolError
 
 try:  # the optional C fast path (setup.py); pure Python gives the same results
     from ._nvfast import parse_plain as _parse_plain
 except ImportError:  # pragma: no cover - exercised by the no-extension test run
     _parse_plain = None  # type: ignore[assignment]
-from .dictionary import SPDY3_DICTIONARY
-from .exceptions import LocalProtocolError
 
 _UINT32 = struct.Struct("!L")
 _UNPACK_UINT32 = _UINT32.unpack_from
@@ -41,6 +42,14 @@ _BLOCK_CACHE_SIZE = 256
 _BLOCK_CACHE_BYTES = 1024
 
 Headers = list[tuple[bytes, bytes]]
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    """Store in one of the module's caches; a full cache starts over, so values that
+    churn (dates, lengths) can never grow it past `limit`."""
+    if len(cache) >= limit:
+        cache.clear()
+    cache[key] = value
 
 #: Huffman-only coding: no LZ77 matches, so no CRIME leak; see HeaderCompressor.
 HUFFMAN_ONLY = -1
@@ -251,9 +260,7 @@ def _encoded_pair(raw_name: bytes, value: bytes) -> tuple[bytes, bytes]:
         raise LocalProtocolError(f"header {raw_name!r} has NUL, CR or LF in its value")
     pair = (encoded, encoded + _UINT32.pack(len(value)) + value)
     if len(value) <= _PAIR_CACHE_VALUE_LIMIT:
-        if len(_ENCODED_PAIRS) >= _PAIR_CACHE_SIZE:
-            _ENCODED_PAIRS.clear()  # values that churn (dates) must not grow it forever
-        _ENCODED_PAIRS[raw_name, value] = pair
+        _remember(_ENCODED_PAIRS, (raw_name, value), pair, _PAIR_CACHE_SIZE)
     return pair
 
 
@@ -276,9 +283,7 @@ def encode_nv_block(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
         return block
     block = _encode_pairs(headers)
     if key is not None and len(block) <= _BLOCK_CACHE_BYTES:
-        if len(_ENCODED_BLOCKS) >= _BLOCK_CACHE_SIZE:
-            _ENCODED_BLOCKS.clear()
-        _ENCODED_BLOCKS[key] = block
+        _remember(_ENCODED_BLOCKS, key, block, _BLOCK_CACHE_SIZE)
     return block
 
 
@@ -367,9 +372,7 @@ class HeaderCompressor:
             if not self._started:
                 self._started = True  # this first block carries the zlib header
             elif len(nv_block) <= _REPLAY_BLOCK:
-                if len(replay) >= _REPLAY_ENTRIES:
-                    replay.clear()  # churning blocks (dates, lengths) must not grow it
-                replay[nv_block] = out
+                _remember(replay, nv_block, out, _REPLAY_ENTRIES)
         return out
 
     def encode(self, headers: Iterable[tuple[bytes, bytes]]) -> bytes:

@@ -84,8 +84,6 @@ _KNOWN_TYPES = frozenset(
     }
 )
 
-
-
 #: DATA frames at least this long are delivered piece by piece as they arrive instead of
 #: being buffered whole: no copy of the payload beyond the read itself, bounded buffering.
 _STREAM_FROM = 65536
@@ -181,10 +179,7 @@ class FrameReceiver(SessionState):
             # Dropped from the start, or reset on our side since the frame began.
             self._credit_session(len(piece))
             return
-        end_stream = self._data_fin and not self._data_left
-        self._events.append(_data_event(stream.stream_id, piece, end_stream))
-        if end_stream:
-            self._end_of_request_body(stream)
+        self._deliver(stream, piece, self._data_fin and not self._data_left)
 
     def _parse(self, buf: bytes | bytearray | memoryview, pos: int) -> int:
         end = len(buf)
@@ -680,10 +675,13 @@ class FrameReceiver(SessionState):
     def _on_data(self, stream_id: int, flags: int, data: bytes | memoryview) -> None:
         stream = self._admit_data(stream_id, flags, len(data))
         if stream is not None:
-            end_stream = bool(flags & _FIN)
-            self._events.append(_data_event(stream_id, data, end_stream))
-            if end_stream:
-                self._end_of_request_body(stream)
+            self._deliver(stream, data, bool(flags & _FIN))
+
+    def _deliver(self, stream: Stream, data: bytes | memoryview, end_stream: bool) -> None:
+        """A whole DATA payload or a piece of one, admitted by `_admit_data`."""
+        self._events.append(_data_event(stream.stream_id, data, end_stream))
+        if end_stream:
+            self._end_of_request_body(stream)
 
     def _admit_data(self, stream_id: int, flags: int, size: int) -> Stream | None:
         """Check and account a DATA frame of `size` bytes: the stream to deliver it to, or

@@ -60,9 +60,10 @@ class ClosedStreams:
     def __init__(self, limit: int):
         self._ids: dict[int, int] = {}
         self._limit = limit
-        # Ids in the order they came, oldest overwritten first. (Evicting a dict's first
-        # key instead costs a scan over the holes earlier deletions left at its front.)
-        self._ring: list[int | None] = [None] * limit
+        # Ids in the order they came; once full, the oldest is overwritten first. (Evicting
+        # a dict's first key instead costs a scan over the holes earlier deletions left.)
+        # Grown as streams close, so an idle session pays nothing for it.
+        self._ring: list[int] = []
         self._next = 0
 
     def add(self, stream_id: int, how: int) -> None:
@@ -72,13 +73,14 @@ class ClosedStreams:
         if stream_id in ids:  # a finished stream reset afterwards: keep its place
             ids[stream_id] = how
             return
-        index = self._next
-        ring = self._ring
-        oldest = ring[index]
-        if oldest is not None:
-            del ids[oldest]
-        ring[index] = stream_id
         ids[stream_id] = how
+        ring = self._ring
+        if len(ring) < self._limit:
+            ring.append(stream_id)
+            return
+        index = self._next
+        del ids[ring[index]]
+        ring[index] = stream_id
         index += 1
         self._next = index if index < self._limit else 0
 
