@@ -44,7 +44,7 @@ from spdyasgi.spdy import (
     WindowUpdated,
 )
 from spdyasgi.spdy.constants import stream_status_name
-from spdyasgi.spdy.exceptions import LocalProtocolError, StreamClosedError
+from spdyasgi.spdy.exceptions import FlowControlBlocked, LocalProtocolError, StreamClosedError
 
 __all__ = ["SpdyProtocol"]
 
@@ -411,12 +411,9 @@ class SpdyProtocol(asyncio.Protocol):
             self._start_push_response(cycle, status, headers, end_stream)
             cycle.replied = True
             return
-        reply = [(b":status", _STATUS_CACHE.get(status) or str(status).encode()),
-                 _VERSION_HEADER]
-        reply.extend(headers)
-        reply.extend(self.server_state.default_headers)
         try:
-            self.engine.send_response(stream_id, reply, end_stream=end_stream)
+            self.engine.send_response(stream_id, self._reply_headers(status, headers),
+                                     end_stream=end_stream)
         except StreamClosedError:
             cycle.disconnect()
             raise ClientDisconnected() from None
@@ -424,6 +421,48 @@ class SpdyProtocol(asyncio.Protocol):
             raise RuntimeError(f"invalid response headers: {exc}") from None
         cycle.replied = True
         self._stream_output_done(end_stream)
+
+    def respond_now(self, cycle: StreamCycle, body: bytes, end_stream: bool) -> bool:
+        """The reply and its first (often only) body in one engine call, if both can go
+        now (as `send_body_now` decides); False leaves it to `start_response` and
+        `send_body_now`/`send_body_queued`."""
+        stream_id = cycle.stream_id
+        size = len(body)
+        if (
+            stream_id % 2 == 0  # pushed: its headers go out differently
+            or size > _MAX_DIRECT
+            or self._sendq.ready_count
+            or self._write_paused
+            or self._closed
+            or cycle.disconnected
+        ):
+            return False
+        try:
+            self.engine.respond(stream_id,
+                                self._reply_headers(cycle.status, cycle.response_headers),
+                                body, end_stream=end_stream)
+        except FlowControlBlocked:
+            return False
+        except StreamClosedError:
+            cycle.disconnect()
+            raise ClientDisconnected() from None
+        except LocalProtocolError as exc:
+            raise RuntimeError(f"invalid response headers: {exc}") from None
+        cycle.replied = True
+        self._unflushed += size
+        if self._unflushed >= _FLUSH_THRESHOLD:
+            self._flush()
+        else:
+            self._stream_output_done(end_stream)
+        return True
+
+    def _reply_headers(self, status: int,
+                       headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        reply = [(b":status", _STATUS_CACHE.get(status) or str(status).encode()),
+                 _VERSION_HEADER]
+        reply.extend(headers)
+        reply.extend(self.server_state.default_headers)
+        return reply
 
     def _stream_output_done(self, end_stream: bool) -> None:
         """Write now when the last busy stream just finished, else batch the write.

@@ -249,6 +249,12 @@ class StreamCycle:
                 self._complete()
             return None
         if first:
+            fin = end and not self.trailers_expected
+            if body and protocol.respond_now(self, body, fin):  # the one-shot common case
+                self.bytes_sent += len(body)
+                if end:
+                    self._complete()
+                return None
             no_data = end and not body and not self.trailers_expected
             protocol.start_response(self, self.status, self.response_headers,
                                     end_stream=no_data)

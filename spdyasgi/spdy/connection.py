@@ -129,16 +129,25 @@ class Connection(FrameReceiver):
         self, stream_id: int, headers: Iterable[tuple[bytes, bytes]], *, end_stream: bool = False
     ) -> None:
         """Server role: SYN_REPLY for a client stream (exactly once, before any DATA)."""
-        stream = self._writable_stream(stream_id)
-        if self.client_side or stream_id % 2 == 0:
-            raise LocalProtocolError("SYN_REPLY answers a client-initiated stream")
-        if stream.reply_sent:
-            raise LocalProtocolError(f"stream {stream_id} already has a reply")
+        stream = self._unreplied_stream(stream_id)
         block = self._compressor.encode(headers)
         stream.reply_sent = True
         self._out.append(frames.syn_reply(self._wire, stream_id, _FIN if end_stream else 0, block))
         if end_stream:
             self._local_fin(stream)
+
+    def respond(
+        self, stream_id: int, headers: Iterable[tuple[bytes, bytes]], body: bytes | memoryview,
+        *, end_stream: bool = True,
+    ) -> None:
+        """Server role: SYN_REPLY and one DATA frame with `body`, in one call.
+
+        The whole of a small response, so its common case pays for one stream lookup and
+        one set of checks. `body` must fit the windows (`FlowControlBlocked` otherwise,
+        raised before anything is queued or compressed).
+        """
+        stream = self._unreplied_stream(stream_id)
+        self._queue_data(stream, body, end_stream, reply_headers=headers)
 
     def send_headers(
         self, stream_id: int, headers: Iterable[tuple[bytes, bytes]], *, end_stream: bool = False
@@ -159,12 +168,24 @@ class Connection(FrameReceiver):
         """One DATA frame. `len(data)` must fit `local_flow_control_window(stream_id)`."""
         stream = self._writable_stream(stream_id)
         self._require_reply(stream)
+        self._queue_data(stream, data, end_stream)
+
+    def _queue_data(
+        self, stream: Stream, data: bytes | memoryview, end_stream: bool,
+        reply_headers: Iterable[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        """DATA (split at the 24-bit length limit), preceded by a SYN_REPLY if given one."""
+        stream_id = stream.stream_id
         size = len(data)
+        if size and (
+            size > stream.send_window or (self._session_fc and size > self.session_send_window)
+        ):  # an empty DATA (a bare FIN) goes even through a window driven below zero
+            raise FlowControlBlocked(f"{size} bytes exceed the send window of stream {stream_id}")
+        if reply_headers is not None:
+            block = self._compressor.encode(reply_headers)
+            stream.reply_sent = True
+            self._out.append(frames.syn_reply(self._wire, stream_id, 0, block))
         if size:
-            if size > stream.send_window or (self._session_fc and size > self.session_send_window):
-                raise FlowControlBlocked(
-                    f"{size} bytes exceed the send window of stream {stream_id}"
-                )
             stream.send_window -= size
             if self._session_fc:
                 self.session_send_window -= size
@@ -330,6 +351,14 @@ class Connection(FrameReceiver):
         stream = self.streams.get(stream_id)
         if stream is None or stream.local_closed or self.terminated:
             raise StreamClosedError(stream_id)
+        return stream
+
+    def _unreplied_stream(self, stream_id: int) -> Stream:
+        stream = self._writable_stream(stream_id)
+        if self.client_side or stream_id % 2 == 0:
+            raise LocalProtocolError("SYN_REPLY answers a client-initiated stream")
+        if stream.reply_sent:
+            raise LocalProtocolError(f"stream {stream_id} already has a reply")
         return stream
 
     def _require_reply(self, stream: Stream) -> None:

@@ -12,6 +12,7 @@ from spdyasgi.spdy import (
     ConnectionConfig,
     DataReceived,
     Event,
+    FlowControlBlocked,
     GoAwayReceived,
     HeadersReceived,
     LocalProtocolError,
@@ -373,3 +374,59 @@ def test_multi_value_headers() -> None:
         *RESPONSE, (b"set-cookie", b"a=1"), (b"set-cookie", b"b=2"), (b"vary", b"accept"),
         (b"x-empty", b""),
     ], True)
+
+
+REQUEST = [(b":method", b"GET"), (b":path", b"/"), (b":version", b"HTTP/1.1"),
+           (b":host", b"h"), (b":scheme", b"https")]
+
+
+@pytest.mark.parametrize("version", [Version.SPDY31, Version.SPDY3])
+def test_respond_sends_reply_and_body_in_one_call(version: Version) -> None:
+    pair = Pair(version)
+    one_shot = pair.client.conn.send_request(REQUEST, end_stream=True)
+    streamed = pair.client.conn.send_request(REQUEST, end_stream=True)
+    pair.pump()
+    pair.server.conn.respond(one_shot, [*RESPONSE, (b"x-kind", b"one")], b"hello")
+    pair.server.conn.respond(streamed, RESPONSE, b"part 1, ", end_stream=False)
+    pair.pump()
+    replies = {e.stream_id: e for e in pair.client.of(ResponseReceived)}
+    assert dict(replies[one_shot].headers)[b"x-kind"] == b"one"
+    assert not replies[one_shot].end_stream and not replies[streamed].end_stream
+    assert pair.client.received[one_shot] == b"hello"
+    assert one_shot in pair.client.ended and one_shot not in pair.server.conn.streams
+    assert streamed not in pair.client.ended
+    pair.server.conn.send_data(streamed, b"part 2", end_stream=True)
+    pair.pump()
+    assert pair.client.received[streamed] == b"part 1, part 2"
+    assert streamed in pair.client.ended
+    pair.no_resets()
+    with pytest.raises(StreamClosedError):
+        pair.server.conn.respond(one_shot, RESPONSE, b"again")
+
+
+def test_respond_refuses_what_send_response_refuses() -> None:
+    pair = Pair()
+    sid = pair.client.conn.send_request(REQUEST, end_stream=True)
+    pair.pump()
+    pair.server.conn.send_response(sid, RESPONSE)
+    with pytest.raises(LocalProtocolError, match="already has a reply"):
+        pair.server.conn.respond(sid, RESPONSE, b"x")
+    upload = pair.client.conn.send_request(REQUEST)  # still open on the client's side
+    with pytest.raises(LocalProtocolError, match="client-initiated"):
+        pair.client.conn.respond(upload, RESPONSE, b"x")
+
+
+def test_respond_over_the_window_queues_nothing() -> None:
+    pair = Pair()
+    sid = pair.client.conn.send_request(REQUEST, end_stream=True)
+    pair.pump()
+    window = pair.server.conn.local_flow_control_window(sid)
+    with pytest.raises(FlowControlBlocked):
+        pair.server.conn.respond(sid, RESPONSE, bytes(window + 1))
+    # Nothing was compressed or queued: the stream can still be answered normally.
+    assert not pair.server.conn.has_output
+    pair.server.conn.respond(sid, RESPONSE, bytes(window))
+    pair.pump()
+    assert pair.client.of(ResponseReceived)[0].stream_id == sid
+    assert len(pair.client.received[sid]) == window
+    pair.no_resets()
