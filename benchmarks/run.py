@@ -4,13 +4,16 @@
     python benchmarks/run.py --quick              # short smoke run (1 round, small sizes)
     python benchmarks/run.py --only spdyasgi/hello-10x10 --only uvicorn/hello-10x10
     python benchmarks/run.py --rounds 5 --no-probes --no-profile --no-doc
+    python benchmarks/run.py --only 'spdyasgi/hello-10x10' --duel-pairs 8 --no-doc
 
 Every server runs pinned to core 0 (``taskset -c 0``), its load generator on core 1. A fresh
 server is started for every (round, server, workload), so peak RSS (VmHWM) belongs to that
 workload. Server CPU time is utime+stime of the server's process tree from /proc, read right
 before and right after the measured load (after a warm-up run). Workloads run one after
 another with every server back to back (order reversed on even rounds), so a table compares
-servers measured minutes apart at most.
+servers measured minutes apart at most. The hello-10x10 target is measured once more after
+the rounds in back-to-back spdyasgi/uvicorn pairs (``--duel-pairs``, ABBA order): the
+ratio within a pair is what drift disturbs least.
 
 Load generators: ``spdyasgi-bench`` (SPDY/3.1, its RESULT line), ``h2load --h1`` (HTTP/1.1),
 ``h2load`` (HTTP/2, h2c prior knowledge or TLS+ALPN), ``raw_socket.py recv`` (raw bytes).
@@ -462,6 +465,31 @@ def measure(server: Server, wl: Workload, tmp: Path) -> dict[str, Any]:
     return row
 
 
+def duel(tmp: Path, wls: list[Workload], pairs: int) -> list[dict[str, Any]]:
+    """The hello-10x10 target measured in back-to-back pairs: spdyasgi and uvicorn,
+    alternately first (ABBA...), each pair seconds apart. On a VM whose speed drifts by
+    tens of percent over minutes, the ratio within a pair is steadier than either median."""
+    wl = next(w for w in wls if w.name == "hello-10x10")
+    contenders = [s for s in SERVERS if s.name in ("spdyasgi", "uvicorn") and s.available()]
+    if len(contenders) < 2:
+        return []
+    results = []
+    for index in range(pairs):
+        order = contenders if index % 2 == 0 else contenders[::-1]
+        pair: dict[str, Any] = {"pair": index + 1, "first": order[0].name}
+        for server in order:
+            row = measure(server, wl, tmp)
+            if "error" in row:
+                pair["error"] = f"{server.name}: {row['error']}"
+                break
+            pair[server.name] = row["server_cpu_us_per_req"]
+        else:
+            pair["ratio"] = pair["spdyasgi"] / pair["uvicorn"]
+        results.append(pair)
+        print(f"[duel] {pair}", flush=True)
+    return results
+
+
 def probe(mode: str, tmp: Path, quick: bool) -> dict[str, Any]:
     server = SERVERS[0]
     wl = Workload("probe", "raw", "/", 0, 0, 0)
@@ -655,6 +683,16 @@ def targets(summary: dict[tuple[str, str], dict[str, Any]],
     lines.append(f"| hello 10×10: spdyasgi server CPU/req ≤ uvicorn's (100 connections) | "
                  f"spdyasgi {s and f'{s:.1f}'} µs vs uvicorn {u and f'{u:.1f}'} µs | "
                  f"{verdict(ok)} |")
+    pairs = [p for p in probes.get("duel", []) if "ratio" in p]
+    if pairs:
+        ratio = stats([p["ratio"] for p in pairs])
+        assert ratio is not None
+        lines.append(
+            f"| … measured in {len(pairs)} back-to-back pairs (`duel`): spdyasgi ÷ uvicorn | "
+            f"median ratio {ratio[0]:.2f} ({ratio[1]:.2f}–{ratio[2]:.2f}); spdyasgi "
+            f"{statistics.median(p['spdyasgi'] for p in pairs):.1f} µs vs uvicorn "
+            f"{statistics.median(p['uvicorn'] for p in pairs):.1f} µs | "
+            f"{verdict(ratio[0] <= 1)} |")
     ok = None if s is None or up is None else s <= up
     lines.append(f"| … and ≤ uvicorn with 10 connections × 10 pipelined | "
                  f"spdyasgi {s and f'{s:.1f}'} µs vs uvicorn {up and f'{up:.1f}'} µs | "
@@ -821,6 +859,19 @@ def write_doc(meta: dict[str, Any], rows: list[dict[str, Any]],
             out.append(f"| {i} | {p['alive_after']:,} | {p['server_cpu_s']:.2f} | "
                        f"**{p['cpu_pct_of_core']:.2f}** | {p['kib_per_session']:.1f} |")
         out.append("")
+    pairs = probes.get("duel", [])
+    if pairs:
+        out += ["## hello 10×10 in back-to-back pairs (spdyasgi and uvicorn)", "",
+                "After the rounds, the target's two servers alternately first, each pair "
+                "seconds apart (`--duel-pairs`): server CPU µs per request.", "",
+                "| pair | first | spdyasgi | uvicorn | ratio |", "|---|---|---|---|---|"]
+        for p in pairs:
+            if "error" in p:
+                out.append(f"| {p['pair']} | {p['first']} | error: {p['error'][-120:]} | | |")
+                continue
+            out.append(f"| {p['pair']} | {p['first']} | {p['spdyasgi']:.1f} | "
+                       f"{p['uvicorn']:.1f} | {p['ratio']:.2f} |")
+        out.append("")
     bad = [p for kind in probes.values() for p in kind if "error" in p]
     if bad:
         out += [f"Probe errors: {len(bad)} (`{bad[0]['error'][-200:]}`)", ""]
@@ -882,6 +933,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", action="append", default=[], metavar="SERVER/WORKLOAD",
                         help="glob filter, repeatable: spdyasgi/hello-*, uvicorn, */download-1")
     parser.add_argument("--no-probes", action="store_true", help="skip stall/idle probes")
+    parser.add_argument("--duel-pairs", type=int, default=None,
+                        help="back-to-back spdyasgi/uvicorn hello-10x10 pairs after the rounds "
+                             "(default 8, 2 with --quick; 0 skips)")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
     parser.add_argument("--profile-seconds", type=float, default=12.0)
     parser.add_argument("--no-doc", action="store_true",
@@ -946,6 +1000,9 @@ def main(argv: list[str] | None = None) -> None:
                         result = {"mode": mode, "error": repr(exc)}
                     probes[mode].append(result)
                     print(f"[round {rnd}] probe {mode}: {result}", flush=True)
+        pairs = args.duel_pairs if args.duel_pairs is not None else (2 if args.quick else 8)
+        if pairs and (not args.only or args.duel_pairs):
+            probes["duel"] = duel(tmp, wls, pairs)
         profile = None
         if not args.no_profile and not args.only:
             ASSETS.mkdir(parents=True, exist_ok=True)

@@ -399,9 +399,6 @@ class SpdyProtocol(asyncio.Protocol):
             self.engine.acknowledge_received_data(stream_id, size)
             self._schedule_flush()
 
-    def reply_sent(self, cycle: StreamCycle) -> bool:
-        return cycle.replied
-
     def start_response(self, cycle: StreamCycle, status: int,
                        headers: list[tuple[bytes, bytes]], end_stream: bool) -> None:
         if cycle.disconnected:

@@ -149,7 +149,7 @@ class StreamCycle:
         self.response_started = True
         self.response_complete = True
         protocol = self.protocol
-        if protocol.reply_sent(self):
+        if self.replied:
             protocol.reset(self, internal=True)
             return
         self.status = 500
@@ -240,7 +240,7 @@ class StreamCycle:
         """Send a body message; returns a coroutine to await when it had to be queued."""
         end = not more
         protocol = self.protocol
-        first = not self.bytes_sent and not protocol.reply_sent(self)
+        first = not self.bytes_sent and not self.replied
         if self.is_head:
             # No DATA at all: the reply (with FIN) waits for the app's last message.
             if end:
@@ -283,7 +283,7 @@ class StreamCycle:
         loop = self.protocol.loop
         fd = os.open(path, os.O_RDONLY)
         try:
-            if not self.protocol.reply_sent(self):
+            if not self.replied:
                 self.protocol.start_response(self, self.status, self.response_headers,
                                              end_stream=False)
             offset = 0

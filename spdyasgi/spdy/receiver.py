@@ -216,7 +216,11 @@ class FrameReceiver(SessionState):
                 start = pos + 8
                 pos = start + length
                 if known:
-                    self._on_control(frame_type, flags, _payload(buf, start, pos, in_place))
+                    payload = buf[start:pos] if in_place else _payload(buf, start, pos, False)
+                    if frame_type == TYPE_SYN_STREAM:  # the one that comes per request
+                        self._on_syn_stream(flags, payload)  # type: ignore[arg-type]
+                    else:
+                        self._on_control(frame_type, flags, payload)  # type: ignore[arg-type]
             else:
                 if end - pos - 8 < length:
                     if length > self._max_inbound_data():
@@ -253,9 +257,7 @@ class FrameReceiver(SessionState):
             raise ProtocolError(
                 f"{FrameType(frame_type).name} with length {len(payload)} (must be {fixed})"
             )
-        if frame_type == TYPE_SYN_STREAM:
-            self._on_syn_stream(flags, payload)
-        elif frame_type == TYPE_WINDOW_UPDATE:
+        if frame_type == TYPE_WINDOW_UPDATE:
             self._on_window_update(payload)
         elif frame_type == TYPE_SYN_REPLY:
             self._on_syn_reply(flags, payload)
