@@ -354,7 +354,9 @@ class Connection(FrameReceiver):
         return stream
 
     def _unreplied_stream(self, stream_id: int) -> Stream:
-        stream = self._writable_stream(stream_id)
+        stream = self.streams.get(stream_id)
+        if stream is None or stream.local_closed or self.terminated:
+            raise StreamClosedError(stream_id)
         if self.client_side or stream_id % 2 == 0:
             raise LocalProtocolError("SYN_REPLY answers a client-initiated stream")
         if stream.reply_sent:
