@@ -685,14 +685,14 @@ def targets(summary: dict[tuple[str, str], dict[str, Any]],
                  f"{verdict(ok)} |")
     pairs = [p for p in probes.get("duel", []) if "ratio" in p]
     if pairs:
-        ratio = stats([p["ratio"] for p in pairs])
-        assert ratio is not None
+        paired = stats([p["ratio"] for p in pairs])
+        assert paired is not None
         lines.append(
             f"| … measured in {len(pairs)} back-to-back pairs (`duel`): spdyasgi ÷ uvicorn | "
-            f"median ratio {ratio[0]:.2f} ({ratio[1]:.2f}–{ratio[2]:.2f}); spdyasgi "
+            f"median ratio {paired[0]:.2f} ({paired[1]:.2f}–{paired[2]:.2f}); spdyasgi "
             f"{statistics.median(p['spdyasgi'] for p in pairs):.1f} µs vs uvicorn "
             f"{statistics.median(p['uvicorn'] for p in pairs):.1f} µs | "
-            f"{verdict(ratio[0] <= 1)} |")
+            f"{verdict(paired[0] <= 1)} |")
     ok = None if s is None or up is None else s <= up
     lines.append(f"| … and ≤ uvicorn with 10 connections × 10 pipelined | "
                  f"spdyasgi {s and f'{s:.1f}'} µs vs uvicorn {up and f'{up:.1f}'} µs | "
