@@ -42,6 +42,7 @@ from spdyasgi.spdy import (
     StreamStatus,
     Version,
     WindowUpdated,
+    request_head,
 )
 from spdyasgi.spdy.constants import stream_status_name
 from spdyasgi.spdy.exceptions import FlowControlBlocked, LocalProtocolError, StreamClosedError
@@ -256,36 +257,13 @@ class SpdyProtocol(asyncio.Protocol):
         if limit is not None and (len(state.connections) > limit or len(state.tasks) >= limit):
             self._reply_error(stream_id, 503, b"Service Unavailable")
             return
-        method = b"GET"
-        target = b"/"
-        version = b"HTTP/1.1"
-        host_header = (b"host", b"")
-        headers: list[tuple[bytes, bytes]] = [host_header]  # the host header goes first
-        cookies: list[bytes] | None = None
-        for header in event.headers:
-            name = header[0]
-            if name[0] == 58:  # ":"
-                if name == b":method":
-                    method = header[1]
-                elif name == b":path":
-                    target = header[1]
-                elif name == b":host":
-                    headers[0] = (b"host", header[1])
-                elif name == b":version":
-                    version = header[1]
-            elif name == b"cookie":
-                if cookies is None:
-                    cookies = [header[1]]
-                else:
-                    cookies.append(header[1])
-            else:
-                headers.append(header)
-        if cookies is not None:
-            headers.append((b"cookie", b"; ".join(cookies)))
+        method, target, host, version, others = event.head or request_head(event.headers)
+        headers = [(b"host", host)]  # the host header goes first
+        headers += others
         scope = http_scope(
             self._base_scope,
-            _METHODS.get(method) or method.decode("latin-1"),
-            target,
+            _METHODS.get(method) or method.decode("latin-1") or "GET",
+            target or b"/",
             headers,
             self.app_state,
             "1.1" if version == b"HTTP/1.1" else _http_version(version),

@@ -39,6 +39,7 @@ from .exceptions import (
 )
 from .headers import HUFFMAN_ONLY
 from .limits import Limits
+from .request_heads import RequestHead, request_head
 
 __all__ = [
     "HUFFMAN_ONLY",
@@ -58,6 +59,7 @@ __all__ = [
     "PingReceived",
     "ProtocolError",
     "PushReceived",
+    "RequestHead",
     "RequestReceived",
     "RequestRejected",
     "ResponseReceived",
@@ -71,4 +73,5 @@ __all__ = [
     "StreamStatus",
     "Version",
     "WindowUpdated",
+    "request_head",
 ]

@@ -1,4 +1,4 @@
-/* The common case of SPDY/3 name/value block parsing, in C.
+/* The common cases of SPDY/3 name/value block parsing and request checking, in C.
  *
  * parse_plain(raw, max_count) cuts a decompressed NV block into a list of (name, value)
  * pairs when the block is well formed and plain: every length inside the block, no more
@@ -97,15 +97,114 @@ done:
     return result;
 }
 
+/* scan_request(headers) -> ((method, path, host, version, other_headers), content_length)
+ * for a request that is plainly valid, else None.
+ *
+ * The common case of receiver._check_request + request_head.request_head in one pass:
+ * the five request pseudo-headers each exactly once, nothing else starting with ':', a
+ * :path that starts with '/' (or is '*'), none of the headers the engine drops (host,
+ * connection, keep-alive, proxy-connection, transfer-encoding), at most one cookie header
+ * and at most one content-length of 1 to 18 digits (-1 when there is none). Anything
+ * else returns None and the Python code decides, with its error messages; so this
+ * decides nothing that code does not (tests/engine/test_fuzz.py compares the two). */
+
+static int name_is(const char *name, Py_ssize_t len, const char *want, Py_ssize_t want_len)
+{
+    return len == want_len && memcmp(name, want, (size_t)want_len) == 0;
+}
+
+#define NAME_IS(literal) name_is(name, name_len, literal, (Py_ssize_t)sizeof(literal) - 1)
+
+static PyObject *scan_request(PyObject *module, PyObject *headers)
+{
+    (void)module;
+    if (!PyList_CheckExact(headers))
+        Py_RETURN_NONE;
+    Py_ssize_t count = PyList_GET_SIZE(headers);
+    PyObject *method = NULL, *path = NULL, *host = NULL, *version = NULL, *scheme = NULL;
+    Py_ssize_t others = 0, cookies = 0;
+    long long content_length = -1;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *pair = PyList_GET_ITEM(headers, i);
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2)
+            Py_RETURN_NONE;
+        PyObject *name_obj = PyTuple_GET_ITEM(pair, 0);
+        PyObject *value_obj = PyTuple_GET_ITEM(pair, 1);
+        if (!PyBytes_CheckExact(name_obj) || !PyBytes_CheckExact(value_obj))
+            Py_RETURN_NONE;
+        const char *name = PyBytes_AS_STRING(name_obj);
+        Py_ssize_t name_len = PyBytes_GET_SIZE(name_obj);
+        const char *value = PyBytes_AS_STRING(value_obj);
+        Py_ssize_t value_len = PyBytes_GET_SIZE(value_obj);
+        if (name_len > 0 && name[0] == ':') {
+            PyObject **slot;
+            if (NAME_IS(":method"))
+                slot = &method;
+            else if (NAME_IS(":path"))
+                slot = &path;
+            else if (NAME_IS(":host"))
+                slot = &host;
+            else if (NAME_IS(":version"))
+                slot = &version;
+            else if (NAME_IS(":scheme"))
+                slot = &scheme;
+            else
+                Py_RETURN_NONE;
+            if (*slot != NULL)
+                Py_RETURN_NONE;
+            *slot = value_obj;
+            if (slot == &path
+                && !(value_len > 0 && (value[0] == '/' || (value_len == 1 && value[0] == '*'))))
+                Py_RETURN_NONE;
+            continue;
+        }
+        if (NAME_IS("host") || NAME_IS("connection") || NAME_IS("keep-alive")
+            || NAME_IS("proxy-connection") || NAME_IS("transfer-encoding"))
+            Py_RETURN_NONE;
+        if (NAME_IS("content-length")) {
+            if (content_length >= 0 || value_len < 1 || value_len > 18)
+                Py_RETURN_NONE;
+            long long parsed = 0;
+            for (Py_ssize_t k = 0; k < value_len; k++) {
+                if (value[k] < '0' || value[k] > '9')
+                    Py_RETURN_NONE;
+                parsed = parsed * 10 + (value[k] - '0');
+            }
+            content_length = parsed;
+        }
+        else if (NAME_IS("cookie") && ++cookies > 1)
+            Py_RETURN_NONE;
+        others++;
+    }
+    if (method == NULL || path == NULL || host == NULL || version == NULL || scheme == NULL)
+        Py_RETURN_NONE;
+    PyObject *other_headers = PyList_New(others);
+    if (other_headers == NULL)
+        return NULL;
+    Py_ssize_t next = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *pair = PyList_GET_ITEM(headers, i);
+        PyObject *name_obj = PyTuple_GET_ITEM(pair, 0);
+        if (PyBytes_GET_SIZE(name_obj) > 0 && PyBytes_AS_STRING(name_obj)[0] == ':')
+            continue;
+        PyList_SET_ITEM(other_headers, next++, Py_NewRef(pair));
+    }
+    return Py_BuildValue("((OOOON)L)", method, path, host, version, other_headers,
+                         content_length);
+}
+
 static PyMethodDef methods[] = {
     {"parse_plain", parse_plain, METH_VARARGS,
      "parse_plain(raw, max_count) -> list of (name, value) pairs, or None when the block "
      "is not plain (see headers.parse_nv_block)."},
+    {"scan_request", scan_request, METH_O,
+     "scan_request(headers) -> ((method, path, host, version, other_headers), "
+     "content_length) for a plainly valid request, else None (see receiver._on_syn_stream)."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT, "_nvfast", "Fast path of the SPDY/3 NV block parser.", -1, methods,
+    PyModuleDef_HEAD_INIT, "_nvfast", "Fast paths of the SPDY/3 NV block parser and request check.", -1, methods,
     NULL, NULL, NULL, NULL,
 };
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 Headers = list[tuple[bytes, bytes]]
+#: (method, path, host, version, other headers): a request's pseudo-header values and its
+#: other headers in order, cookie headers joined (see `request_heads.request_head`).
+RequestHead = tuple[bytes, bytes, bytes, bytes, Headers]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +28,9 @@ class RequestReceived(Event):
     headers: Headers
     priority: int
     end_stream: bool
+    #: The same request split for a server (pseudo-header values, other headers), made
+    #: while the headers were checked: a server need not walk them again.
+    head: RequestHead | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

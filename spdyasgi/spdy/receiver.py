@@ -49,6 +49,7 @@ from .headers import (
     HeaderBlockError,
     Headers,
 )
+from .request_heads import request_head, scan_request
 from .session import SessionState
 from .stream import ClosedStreams, Stream
 
@@ -323,13 +324,22 @@ class FrameReceiver(SessionState):
         self.streams[stream_id] = stream
         self._remote_open += 1
         self.last_good_stream_id = stream_id
-        if self.config.validate_requests:
-            problem, headers = self._check_request(stream, headers)
-            if problem:
-                self._reject(stream, problem)
-                return
+        if not self.config.validate_requests:
+            head = request_head(headers)
+        else:
+            scanned = scan_request(headers) if scan_request is not None else None
+            if scanned is not None and not (end_stream and scanned[1] > 0):
+                head, content_length = scanned  # plainly valid: checked and split in C
+                if content_length >= 0:
+                    stream.content_length = content_length
+            else:
+                problem, headers = self._check_request(stream, headers)
+                if problem:
+                    self._reject(stream, problem)
+                    return
+                head = request_head(headers)
         self._batch_requests[stream_id] = len(self._events)
-        self._events.append(RequestReceived(stream_id, headers, priority, end_stream))
+        self._events.append(RequestReceived(stream_id, headers, priority, end_stream, head))
 
     def _check_request(self, stream: Stream, headers: Headers) -> tuple[str, Headers]:
         """Return (problem, headers with client-forbidden headers dropped)."""

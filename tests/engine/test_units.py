@@ -42,6 +42,7 @@ from spdyasgi.spdy.headers import (
     parse_nv_block,
 )
 from spdyasgi.spdy.limits import Budget
+from spdyasgi.spdy.request_heads import request_head
 from spdyasgi.spdy.stream import ClosedStreams
 
 from .factory import (
@@ -439,6 +440,37 @@ def test_request_validation() -> None:
     h2 = ServerHarness(validate_requests=False)
     bad = [(b"x", b"y"), (b"host", b"h")]
     assert h2.request(1, bad) == [RequestReceived(1, bad, 0, True)]
+
+
+def test_request_head_splits_pseudo_headers_from_the_rest() -> None:
+    headers = request_headers(b"/p?q=1", b"POST", b"h:1", extra=[
+        (b"cookie", b"a=1"), (b"accept", b"*/*"), (b"cookie", b"b=2"), (b"x-a", b"1"),
+        (b"cookie", b"c=3")])
+    assert request_head(headers) == (
+        b"POST", b"/p?q=1", b"h:1", b"HTTP/1.1",
+        [(b"cookie", b"a=1; b=2; c=3"), (b"accept", b"*/*"), (b"x-a", b"1")])
+    # A repeated pseudo-header gives its last value, a missing one b"".
+    assert request_head([(b":method", b"GET"), (b":method", b"PUT")]) == (
+        b"PUT", b"", b"", b"", [])
+
+
+@pytest.mark.parametrize("extra", [
+    [(b"user-agent", b"ua"), (b"content-length", b"0")],  # plain: checked and split in C
+    [(b"cookie", b"a=1\x00b=2")],  # two cookie values (NUL-joined on the wire): Python
+    [(b"connection", b"close"), (b"x-a", b"1")],  # a dropped header: the Python path
+], ids=["fast", "cookies", "dropped"])
+def test_request_received_carries_its_head(extra: list[tuple[bytes, bytes]]) -> None:
+    h = ServerHarness()
+    headers = request_headers(b"/x", extra=extra)
+    (event,) = h.request(1, headers, fin=False)
+    assert isinstance(event, RequestReceived)
+    assert event.head == request_head(event.headers)
+    assert event.head[:4] == (b"GET", b"/x", b"example.com", b"HTTP/1.1")
+    stream = h.conn.streams[1]
+    assert stream.content_length == (0 if (b"content-length", b"0") in extra else None)
+    # Validation off: the head is still there, split in Python.
+    (event,) = ServerHarness(validate_requests=False).request(1, headers)
+    assert event.head == request_head(event.headers)
 
 
 def test_rejected_stream_discards_body() -> None:
@@ -890,6 +922,17 @@ def test_pure_python_parser_is_used_without_the_c_extension() -> None:
         "assert headers._parse_plain is None\n"
         "raw = headers.encode_nv_block([(b':method', b'GET'), (b'x-a', b'1')])\n"
         "assert headers.parse_nv_block(raw) == [(b':method', b'GET'), (b'x-a', b'1')]\n"
+        "from spdyasgi.spdy import request_heads\n"
+        "assert request_heads.scan_request is None\n"
+        "from spdyasgi.spdy import Connection, ConnectionConfig, RequestReceived\n"
+        "client = Connection(ConnectionConfig(client_side=True))\n"
+        "server = Connection(ConnectionConfig(client_side=False))\n"
+        "client.initiate_connection()\n"
+        "client.send_request([(b':method', b'GET'), (b':path', b'/'), (b':version', "
+        "b'HTTP/1.1'), (b':host', b'h'), (b':scheme', b'http')], end_stream=True)\n"
+        "(event,) = [e for e in server.receive_data(client.data_to_send())\n"
+        "            if isinstance(e, RequestReceived)]\n"
+        "assert event.head == (b'GET', b'/', b'h', b'HTTP/1.1', []), event.head\n"
         "print('python parser ok')\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
