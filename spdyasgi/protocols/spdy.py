@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from spdyasgi.access_log import AccessLogger
 from spdyasgi.asgi.scope import addresses, connection_scope, http_scope
@@ -389,11 +389,8 @@ class SpdyProtocol(asyncio.Protocol):
         try:
             self.engine.send_response(stream_id, self._reply_headers(status, headers),
                                      end_stream=end_stream)
-        except StreamClosedError:
-            cycle.disconnect()
-            raise ClientDisconnected() from None
         except LocalProtocolError as exc:
-            raise RuntimeError(f"invalid response headers: {exc}") from None
+            self._reply_refused(cycle, exc)
         cycle.replied = True
         self._stream_output_done(end_stream)
 
@@ -418,18 +415,20 @@ class SpdyProtocol(asyncio.Protocol):
                                 body, end_stream=end_stream)
         except FlowControlBlocked:
             return False
-        except StreamClosedError:
+        except LocalProtocolError as exc:
+            self._reply_refused(cycle, exc)
+        cycle.replied = True
+        self._stream_output_done(end_stream, size)
+        return True
+
+    @staticmethod
+    def _reply_refused(cycle: StreamCycle, exc: LocalProtocolError) -> NoReturn:
+        """What the app sees when the engine refuses a reply: the stream is gone
+        (`http.disconnect` follows), or the app's headers cannot be sent."""
+        if isinstance(exc, StreamClosedError):
             cycle.disconnect()
             raise ClientDisconnected() from None
-        except LocalProtocolError as exc:
-            raise RuntimeError(f"invalid response headers: {exc}") from None
-        cycle.replied = True
-        self._unflushed += size
-        if self._unflushed >= _FLUSH_THRESHOLD:
-            self._flush()
-        else:
-            self._stream_output_done(end_stream)
-        return True
+        raise RuntimeError(f"invalid response headers: {exc}") from None
 
     def _reply_headers(self, status: int,
                        headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -439,13 +438,19 @@ class SpdyProtocol(asyncio.Protocol):
         reply.extend(self.server_state.default_headers)
         return reply
 
-    def _stream_output_done(self, end_stream: bool) -> None:
+    def _stream_output_done(self, end_stream: bool, size: int = 0) -> None:
         """Write now when the last busy stream just finished, else batch the write.
 
         Streams that finish in the same loop iteration share one write; the last one
-        (or a lone request) need not wait for another iteration to go out.
+        (or a lone request) need not wait for another iteration to go out. `size` body
+        bytes were just queued: an app sending in a tight loop never yields, so past
+        `_FLUSH_THRESHOLD` they are written at once and the transport can push back
+        (pause_writing) before memory grows.
         """
-        if end_stream and len(self.cycles) <= 1 and not self._write_paused:
+        self._unflushed += size
+        if self._unflushed >= _FLUSH_THRESHOLD or (
+            end_stream and len(self.cycles) <= 1 and not self._write_paused
+        ):
             self._flush()
         else:
             self._schedule_flush()
@@ -553,13 +558,7 @@ class SpdyProtocol(asyncio.Protocol):
                 window = engine.local_flow_control_window(stream_id)
                 if size <= window or not size:
                     engine.send_data(stream_id, body, end_stream=end_stream)
-                    self._unflushed += size
-                    if self._unflushed >= _FLUSH_THRESHOLD:
-                        # An app sending in a tight loop never yields: write now so the
-                        # transport can push back (pause_writing) before memory grows.
-                        self._flush()
-                    else:
-                        self._stream_output_done(end_stream)
+                    self._stream_output_done(end_stream, size)
                     return True
             except StreamClosedError:
                 cycle.disconnect()
