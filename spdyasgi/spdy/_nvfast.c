@@ -19,6 +19,30 @@ static unsigned char name_ok[256];
 /* Duplicate names are checked pairwise; larger blocks go to the Python parser. */
 #define MAX_PAIRWISE 64
 
+/* Names and values that come in almost every request, made once: handing out the same
+ * bytes objects saves an allocation per header, and their hashes (dict and set lookups
+ * downstream) are computed once for the life of the process instead of per request. */
+static const char *const common_strings[] = {
+    ":method", ":path", ":version", ":host", ":scheme", ":status",
+    "accept", "accept-encoding", "accept-language", "accept-charset", "user-agent",
+    "cookie", "referer", "origin", "cache-control", "pragma", "range", "if-range",
+    "if-none-match", "if-modified-since", "content-type", "content-length", "authorization",
+    "x-requested-with", "x-forwarded-for", "x-forwarded-proto", "dnt", "te",
+    "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "HTTP/1.1", "HTTP/1.0",
+    "http", "https", "/", "*/*", "gzip, deflate", "gzip, deflate, br", "no-cache",
+};
+#define COMMON_COUNT (sizeof(common_strings) / sizeof(common_strings[0]))
+static PyObject *common_objects[COMMON_COUNT];
+static Py_ssize_t common_lengths[COMMON_COUNT];
+
+static PyObject *bytes_of(const unsigned char *data, Py_ssize_t length)
+{
+    for (size_t i = 0; i < COMMON_COUNT; i++)
+        if (common_lengths[i] == length && memcmp(common_strings[i], data, (size_t)length) == 0)
+            return Py_NewRef(common_objects[i]);
+    return PyBytes_FromStringAndSize((const char *)data, length);
+}
+
 static inline uint32_t read_u32(const unsigned char *p)
 {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
@@ -79,14 +103,20 @@ static PyObject *parse_plain(PyObject *module, PyObject *args)
     if (result == NULL)
         goto done;
     for (uint32_t i = 0; i < count; i++) {
-        PyObject *pair = Py_BuildValue(
-            "(y#y#)", (const char *)raw + starts[2 * i], lengths[2 * i],
-            (const char *)raw + starts[2 * i + 1], lengths[2 * i + 1]);
+        PyObject *pair = PyTuple_New(2);
         if (pair == NULL) {
             Py_CLEAR(result);
             goto done;
         }
         PyList_SET_ITEM(result, (Py_ssize_t)i, pair);
+        for (int k = 0; k < 2; k++) {
+            PyObject *part = bytes_of(raw + starts[2 * i + k], lengths[2 * i + k]);
+            if (part == NULL) {
+                Py_CLEAR(result);
+                goto done;
+            }
+            PyTuple_SET_ITEM(pair, k, part);
+        }
     }
     goto done;
 
@@ -189,8 +219,21 @@ static PyObject *scan_request(PyObject *module, PyObject *headers)
             continue;
         PyList_SET_ITEM(other_headers, next++, Py_NewRef(pair));
     }
-    return Py_BuildValue("((OOOON)L)", method, path, host, version, other_headers,
-                         content_length);
+    PyObject *length = PyLong_FromLongLong(content_length);
+    if (length == NULL) {
+        Py_DECREF(other_headers);
+        return NULL;
+    }
+    PyObject *head = PyTuple_Pack(5, method, path, host, version, other_headers);
+    Py_DECREF(other_headers);
+    if (head == NULL) {
+        Py_DECREF(length);
+        return NULL;
+    }
+    PyObject *result = PyTuple_Pack(2, head, length);
+    Py_DECREF(head);
+    Py_DECREF(length);
+    return result;
 }
 
 static PyMethodDef methods[] = {
@@ -212,5 +255,14 @@ PyMODINIT_FUNC PyInit__nvfast(void)
 {
     for (int c = 0x21; c <= 0x7e; c++)
         name_ok[c] = !(c == ':' || (c >= 'A' && c <= 'Z'));
+    for (size_t i = 0; i < COMMON_COUNT; i++) {
+        if (common_objects[i] == NULL) {  /* once per process, even if re-imported */
+            common_lengths[i] = (Py_ssize_t)strlen(common_strings[i]);
+            common_objects[i] = PyBytes_FromStringAndSize(common_strings[i],
+                                                          common_lengths[i]);
+            if (common_objects[i] == NULL)
+                return NULL;
+        }
+    }
     return PyModule_Create(&module_def);
 }
