@@ -151,17 +151,22 @@ static PyObject *scan_request(PyObject *module, PyObject *headers)
     if (!PyList_CheckExact(headers))
         Py_RETURN_NONE;
     Py_ssize_t count = PyList_GET_SIZE(headers);
+    /* Room for every header; trimmed at the end. Allocated before anything is looked at,
+     * so nothing below can run Python code (a GC pass) while borrowed items are held. */
+    PyObject *other_headers = PyList_New(count);
+    if (other_headers == NULL)
+        return NULL;
     PyObject *method = NULL, *path = NULL, *host = NULL, *version = NULL, *scheme = NULL;
     Py_ssize_t others = 0, cookies = 0;
     long long content_length = -1;
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *pair = PyList_GET_ITEM(headers, i);
         if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2)
-            Py_RETURN_NONE;
+            goto decline;
         PyObject *name_obj = PyTuple_GET_ITEM(pair, 0);
         PyObject *value_obj = PyTuple_GET_ITEM(pair, 1);
         if (!PyBytes_CheckExact(name_obj) || !PyBytes_CheckExact(value_obj))
-            Py_RETURN_NONE;
+            goto decline;
         const char *name = PyBytes_AS_STRING(name_obj);
         Py_ssize_t name_len = PyBytes_GET_SIZE(name_obj);
         const char *value = PyBytes_AS_STRING(value_obj);
@@ -179,61 +184,60 @@ static PyObject *scan_request(PyObject *module, PyObject *headers)
             else if (NAME_IS(":scheme"))
                 slot = &scheme;
             else
-                Py_RETURN_NONE;
+                goto decline;
             if (*slot != NULL)
-                Py_RETURN_NONE;
+                goto decline;
             *slot = value_obj;
             if (slot == &path
                 && !(value_len > 0 && (value[0] == '/' || (value_len == 1 && value[0] == '*'))))
-                Py_RETURN_NONE;
+                goto decline;
             continue;
         }
         if (NAME_IS("host") || NAME_IS("connection") || NAME_IS("keep-alive")
             || NAME_IS("proxy-connection") || NAME_IS("transfer-encoding"))
-            Py_RETURN_NONE;
+            goto decline;
         if (NAME_IS("content-length")) {
             if (content_length >= 0 || value_len < 1 || value_len > 18)
-                Py_RETURN_NONE;
+                goto decline;
             long long parsed = 0;
             for (Py_ssize_t k = 0; k < value_len; k++) {
                 if (value[k] < '0' || value[k] > '9')
-                    Py_RETURN_NONE;
+                    goto decline;
                 parsed = parsed * 10 + (value[k] - '0');
             }
             content_length = parsed;
         }
         else if (NAME_IS("cookie") && ++cookies > 1)
-            Py_RETURN_NONE;
-        others++;
+            goto decline;
+        PyList_SET_ITEM(other_headers, others++, Py_NewRef(pair));
     }
     if (method == NULL || path == NULL || host == NULL || version == NULL || scheme == NULL)
-        Py_RETURN_NONE;
-    PyObject *other_headers = PyList_New(others);
-    if (other_headers == NULL)
-        return NULL;
-    Py_ssize_t next = 0;
-    for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *pair = PyList_GET_ITEM(headers, i);
-        PyObject *name_obj = PyTuple_GET_ITEM(pair, 0);
-        if (PyBytes_GET_SIZE(name_obj) > 0 && PyBytes_AS_STRING(name_obj)[0] == ':')
-            continue;
-        PyList_SET_ITEM(other_headers, next++, Py_NewRef(pair));
-    }
-    PyObject *length = PyLong_FromLongLong(content_length);
-    if (length == NULL) {
+        goto decline;
+    /* Own the values before allocating again (an allocation may run a GC pass). */
+    PyObject *values[4] = {Py_NewRef(method), Py_NewRef(path), Py_NewRef(host),
+                           Py_NewRef(version)};
+    PyObject *head = NULL, *length = NULL, *result = NULL;
+    if (PyList_SetSlice(other_headers, others, count, NULL) < 0  /* drop the spare room */
+        || (head = PyTuple_New(5)) == NULL
+        || (length = PyLong_FromLongLong(content_length)) == NULL
+        || (result = PyTuple_New(2)) == NULL) {
+        for (int k = 0; k < 4; k++)
+            Py_DECREF(values[k]);
+        Py_XDECREF(head);
+        Py_XDECREF(length);
         Py_DECREF(other_headers);
         return NULL;
     }
-    PyObject *head = PyTuple_Pack(5, method, path, host, version, other_headers);
-    Py_DECREF(other_headers);
-    if (head == NULL) {
-        Py_DECREF(length);
-        return NULL;
-    }
-    PyObject *result = PyTuple_Pack(2, head, length);
-    Py_DECREF(head);
-    Py_DECREF(length);
+    for (int k = 0; k < 4; k++)
+        PyTuple_SET_ITEM(head, k, values[k]);
+    PyTuple_SET_ITEM(head, 4, other_headers);
+    PyTuple_SET_ITEM(result, 0, head);
+    PyTuple_SET_ITEM(result, 1, length);
     return result;
+
+decline:
+    Py_DECREF(other_headers);
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
