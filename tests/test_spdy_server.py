@@ -423,3 +423,32 @@ async def test_invalid_response_header_gives_500_not_reset() -> None:
         reply = await session.fetch("/")
         assert reply.status == 500
         await session.close()
+
+
+async def test_first_body_filling_the_window_then_waiting_for_updates() -> None:
+    """A reply's first body that fills the stream window exactly goes with its SYN_REPLY;
+    the rest of the response waits for WINDOW_UPDATEs."""
+    async with run_server(app) as (_, port):
+        session = await RawSession.connect(port, window=65536)
+        reply = await session.fetch("/bytes?n=200000")
+        assert reply.status == 200
+        chunk = pattern(65536)
+        assert reply.body == (chunk * 4)[:200000]
+        small = await session.fetch("/bytes?n=1000")  # fits: reply and body together
+        assert small.body == chunk[:1000]
+        await session.close()
+
+
+async def test_first_body_over_the_session_window_goes_after_its_reply() -> None:
+    """A first body that does not fit the session window cannot go with its SYN_REPLY in
+    one engine call: the reply goes alone and the body follows once the client credits
+    the session again."""
+    async with run_server(app) as (_, port):
+        session = await RawSession.connect(port, session_window=65536)
+        first = session.request("/bytes?n=65536")  # takes the whole session window
+        second = session.request("/bytes?n=1000")  # finds it closed
+        big, small = await session.wait(first, second)
+        assert big.body == pattern(65536)
+        assert small.status == 200 and small.body == pattern(1000)
+        assert small.reset is None and big.reset is None
+        await session.close()
