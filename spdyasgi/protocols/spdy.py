@@ -402,11 +402,9 @@ class SpdyProtocol(asyncio.Protocol):
         size = len(body)
         if (
             stream_id % 2 == 0  # pushed: its headers go out differently
-            or size > _MAX_DIRECT
-            or self._sendq.ready_count
-            or self._write_paused
             or self._closed
             or cycle.disconnected
+            or not self._can_send_now(stream_id, size)
         ):
             return False
         try:
@@ -545,14 +543,8 @@ class SpdyProtocol(asyncio.Protocol):
         stream_id = cycle.stream_id
         if cycle.disconnected or self._closed:
             raise ClientDisconnected()
-        outbound = self._sendq.get(stream_id)
         size = len(body)
-        if (
-            (outbound is None or not outbound.chunks)
-            and not self._sendq.ready_count
-            and not self._write_paused
-            and size <= _MAX_DIRECT
-        ):
+        if self._can_send_now(stream_id, size):
             engine = self.engine
             try:
                 window = engine.local_flow_control_window(stream_id)
@@ -564,6 +556,18 @@ class SpdyProtocol(asyncio.Protocol):
                 cycle.disconnect()
                 raise ClientDisconnected() from None
         return False
+
+    def _can_send_now(self, stream_id: int, size: int) -> bool:
+        """Nothing stands before `size` new body bytes of the stream but its windows: no
+        bytes of its own or of other streams waiting, the transport writable, and a size
+        that goes in one piece."""
+        outbound = self._sendq.get(stream_id)
+        return (
+            (outbound is None or not outbound.chunks)
+            and not self._sendq.ready_count
+            and not self._write_paused
+            and size <= _MAX_DIRECT
+        )
 
     async def send_body_queued(self, cycle: StreamCycle, body: bytes, end_stream: bool) -> None:
         """Queue `body` behind what waits (priorities, windows, socket) and wait for it."""

@@ -239,6 +239,7 @@ class StreamCycle:
     def _send_body(self, body: bytes, more: bool) -> Coroutine[Any, Any, None] | None:
         """Send a body message; returns a coroutine to await when it had to be queued."""
         end = not more
+        fin = end and not self.trailers_expected  # the last DATA frame carries FIN
         protocol = self.protocol
         first = not self.bytes_sent and not self.replied
         if self.is_head:
@@ -249,19 +250,17 @@ class StreamCycle:
                 self._complete()
             return None
         if first:
-            fin = end and not self.trailers_expected
             if body and protocol.respond_now(self, body, fin):  # the one-shot common case
                 self.bytes_sent += len(body)
                 if end:
                     self._complete()
                 return None
-            no_data = end and not body and not self.trailers_expected
+            no_data = fin and not body
             protocol.start_response(self, self.status, self.response_headers,
                                     end_stream=no_data)
             if no_data:
                 self._complete()
                 return None
-        fin = end and not self.trailers_expected
         if body or fin:
             self.bytes_sent += len(body)
             if not protocol.send_body_now(self, body, fin):

@@ -134,11 +134,7 @@ class HeaderDecompressor:
                 StreamStatus.FRAME_TOO_LARGE,
                 f"header block inflates to more than {self.max_block_size} bytes",
             )
-        if _parse_plain is not None:  # `parse_nv_block`'s fast path, one call fewer per block
-            plain = _parse_plain(raw, self.max_header_count)
-            if plain is not None:
-                return plain
-        return _parse_nv_block_py(raw, self.max_header_count)
+        return parse_nv_block(raw, self.max_header_count)
 
 
 def parse_nv_block(raw: bytes, max_header_count: int = 128) -> Headers:

@@ -217,11 +217,11 @@ class FrameReceiver(SessionState):
                 start = pos + 8
                 pos = start + length
                 if known:
-                    payload = buf[start:pos] if in_place else _payload(buf, start, pos, False)
+                    payload = _payload(buf, start, pos, in_place)
                     if frame_type == TYPE_SYN_STREAM:  # the one that comes per request
-                        self._on_syn_stream(flags, payload)  # type: ignore[arg-type]
+                        self._on_syn_stream(flags, payload)
                     else:
-                        self._on_control(frame_type, flags, payload)  # type: ignore[arg-type]
+                        self._on_control(frame_type, flags, payload)
             else:
                 if end - pos - 8 < length:
                     if length > self._max_inbound_data():
