@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from spdyasgi.importer import ImportFromStringError, import_from_string
 from spdyasgi.logging import TRACE_LOG_LEVEL
+from spdyasgi.tls import DEFAULT_CIPHERS, MIN_VERSIONS, create_context
 
 __all__ = ["LOGGING_CONFIG", "LOG_LEVELS", "Config", "ConfigError"]
 
@@ -47,6 +48,9 @@ HTTP1_CHOICES = ("auto", "h11", "httptools")
 LIFESPAN_CHOICES = ("auto", "on", "off")
 INTERFACE_CHOICES = ("auto", "asgi3", "asgi2")
 SPDY_VERSIONS = ("3.1", "3")
+#: What ALPN may offer: protocols this server can actually serve.
+ALPN_CHOICES = ("spdy/3.1", "spdy/3", "http/1.1")
+SSL_MIN_VERSIONS = tuple(MIN_VERSIONS)
 MAX_WINDOW = 2**31 - 1
 MIN_WINDOW = 65536
 MAX_CONTROL_FRAME = 2**24 - 1  # SPDY frame length is a 24-bit field
@@ -227,7 +231,8 @@ class Config:
         ssl_version: int = ssl.PROTOCOL_TLS_SERVER,
         ssl_cert_reqs: int = ssl.CERT_NONE,
         ssl_ca_certs: str | os.PathLike[str] | None = None,
-        ssl_ciphers: str = "TLSv1",
+        ssl_ciphers: str = DEFAULT_CIPHERS,
+        ssl_min_version: str = "1.2",
         self_signed: bool = False,
         # SPDY
         spdy_versions: Sequence[str] | str = ("3.1", "3"),
@@ -285,6 +290,7 @@ class Config:
         self.ssl_cert_reqs = ssl_cert_reqs
         self.ssl_ca_certs = ssl_ca_certs
         self.ssl_ciphers = ssl_ciphers
+        self.ssl_min_version = ssl_min_version
         self.self_signed = self_signed
         self.spdy_versions = _comma_tuple(spdy_versions)
         self.alpn_protocols = _comma_tuple(alpn_protocols)
@@ -432,6 +438,11 @@ class Config:
             "ssl_cert_reqs",
             f"{self.ssl_cert_reqs!r} must be 0 (none), 1 (optional) or 2 (required)",
         )
+        _check(
+            self.ssl_cert_reqs == ssl.CERT_NONE or self.ssl_ca_certs is not None,
+            "ssl_cert_reqs",
+            "checking client certificates needs 'ssl_ca_certs' (the CA that issued them)",
+        )
 
         _check(bool(self.spdy_versions), "spdy_versions", "at least one version is needed")
         for version in self.spdy_versions:
@@ -440,9 +451,13 @@ class Config:
                 "spdy_versions",
                 f"{version!r} is not one of {', '.join(SPDY_VERSIONS)}",
             )
-        for proto in self.alpn_protocols:
-            ok = proto.isascii() and 0 < len(proto) <= 255
-            _check(ok, "alpn_protocols", f"{proto!r} is not a valid ALPN protocol id")
+        unknown = [proto for proto in self.alpn_protocols if proto not in ALPN_CHOICES]
+        _check(
+            not unknown,
+            "alpn_protocols",
+            f"{', '.join(map(repr, unknown))}: this server serves only {', '.join(ALPN_CHOICES)}",
+        )
+        choice("ssl_min_version", SSL_MIN_VERSIONS)
         choice("cleartext_spdy_version", SPDY_VERSIONS)
         int_range("max_concurrent_streams", 1, MAX_WINDOW)
         int_range("initial_window_size", MIN_WINDOW, MAX_WINDOW)
@@ -610,7 +625,7 @@ class Config:
         return app
 
     def create_ssl_context(self) -> ssl.SSLContext:
-        """A server context with the certificate, optional client-cert checks, and ALPN."""
+        """The server context (see spdyasgi/tls.py); file problems raise ``TLSConfigError``."""
         certfile, keyfile = self.ssl_certfile, self.ssl_keyfile
         if self.self_signed:
             from spdyasgi._selfsigned import generate_self_signed
@@ -622,16 +637,17 @@ class Config:
                 "for development only, clients must skip verification (-k)."
             )
         assert certfile is not None
-        context = ssl.SSLContext(self.ssl_version)
-        context.load_cert_chain(certfile, keyfile, self.ssl_keyfile_password)
-        context.verify_mode = ssl.VerifyMode(self.ssl_cert_reqs)
-        if self.ssl_ca_certs:
-            context.load_verify_locations(self.ssl_ca_certs)
-        if self.ssl_ciphers:
-            context.set_ciphers(self.ssl_ciphers)
-        if self.alpn_protocols:
-            context.set_alpn_protocols(self.offered_alpn_protocols)
-        return context
+        return create_context(
+            certfile,
+            keyfile,
+            self.ssl_keyfile_password,
+            protocol=self.ssl_version,
+            cert_reqs=self.ssl_cert_reqs,
+            ca_certs=self.ssl_ca_certs,
+            ciphers=self.ssl_ciphers,
+            min_version=self.ssl_min_version,
+            alpn_protocols=self.offered_alpn_protocols,
+        )
 
     @property
     def offered_alpn_protocols(self) -> list[str]:

@@ -30,10 +30,12 @@ from spdyasgi.config import (
     MAX_WINDOW,
     MIN_WINDOW,
     SPDY_VERSIONS,
+    SSL_MIN_VERSIONS,
     Config,
     ConfigError,
 )
 from spdyasgi.importer import ImportFromStringError
+from spdyasgi.tls import DEFAULT_CIPHERS
 
 __all__ = ["STARTUP_FAILURE", "main", "run"]
 
@@ -291,45 +293,63 @@ _NON_NEGATIVE = click.FloatRange(min=0)
     metavar="NAME:VALUE",
     help="Extra response header on every response (repeatable).",
 )
-@click.option("--ssl-keyfile", type=_FileIn, default=None, help="TLS private key file (PEM).")
+@click.option(
+    "--ssl-keyfile",
+    type=_FileIn,
+    default=None,
+    help="TLS private key file (PEM); may be omitted when --ssl-certfile holds the key.",
+)
 @click.option(
     "--ssl-certfile",
     type=_FileIn,
     default=None,
-    help="TLS certificate chain file (PEM); enables TLS with ALPN.",
+    help="TLS certificate chain file (PEM, leaf first: certbot's fullchain.pem); "
+    "enables TLS with ALPN. RSA and ECDSA keys both work.",
 )
-@click.option("--ssl-keyfile-password", default=None, help="Password of --ssl-keyfile.")
+@click.option(
+    "--ssl-keyfile-password", default=None, help="Password of an encrypted --ssl-keyfile."
+)
 @click.option(
     "--ssl-version",
     type=int,
     default=int(ssl.PROTOCOL_TLS_SERVER),
     show_default=True,
-    help="ssl module protocol constant for the context.",
+    help="ssl module protocol constant for the context (leave as is; see --ssl-min-version).",
+)
+@click.option(
+    "--ssl-min-version",
+    type=click.Choice(SSL_MIN_VERSIONS),
+    default="1.2",
+    show_default=True,
+    help="Oldest TLS version accepted. 1.0/1.1 also need --ssl-ciphers with legacy suites "
+    "(see docs/tls.md).",
 )
 @click.option(
     "--ssl-cert-reqs",
     type=click.IntRange(0, 2),
     default=int(ssl.CERT_NONE),
     show_default=True,
-    help="Client certificates: 0 none, 1 optional, 2 required.",
+    help="Client certificates: 0 none, 1 optional, 2 required (needs --ssl-ca-certs).",
 )
 @click.option(
     "--ssl-ca-certs",
     type=_FileIn,
     default=None,
-    help="CA bundle for verifying client certificates.",
+    help="CA bundle (PEM) that client certificates must chain to.",
 )
 @click.option(
     "--ssl-ciphers",
-    default="TLSv1",
+    default=DEFAULT_CIPHERS,
     show_default=True,
-    help="OpenSSL cipher list (TLS 1.2 and below).",
+    help="OpenSSL cipher list for TLS 1.2 and below (TLS 1.3 suites are always on); "
+    "the default is Mozilla's intermediate profile: ECDHE with AES-GCM or ChaCha20.",
 )
 @click.option(
     "--self-signed",
     is_flag=True,
     default=False,
-    help="Serve TLS with an ephemeral self-signed localhost certificate (development).",
+    help="Serve TLS with an ephemeral self-signed localhost certificate, ECDSA P-256 "
+    "(development).",
 )
 @click.option(
     "--spdy-versions",
@@ -343,7 +363,8 @@ _NON_NEGATIVE = click.FloatRange(min=0)
     default="spdy/3.1,spdy/3,http/1.1",
     show_default=True,
     callback=_comma_list(),
-    help="Comma list of ALPN protocols, most preferred first.",
+    help="Comma list of ALPN protocols offered, most preferred first: "
+    "spdy/3.1, spdy/3 and http/1.1 only.",
 )
 @click.option(
     "--cleartext-spdy-version",

@@ -23,6 +23,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from spdyasgi.protocols.auto import AutoProtocol
+from spdyasgi.tls import tls_protocol_factory
 
 if TYPE_CHECKING:
     from spdyasgi.config import Config
@@ -106,9 +107,9 @@ class Server:
         def factory() -> asyncio.Protocol:
             return AutoProtocol(config, state, app_state, _loop=loop)
 
-        extra: dict[str, Any] = {"ssl": config.ssl, "backlog": config.backlog}
-        if config.ssl is not None:
-            extra["ssl_handshake_timeout"] = config.timeout_handshake
+        extra: dict[str, Any] = {"backlog": config.backlog}
+        if config.ssl is not None:  # TLS is layered by the factory: see spdyasgi/tls.py
+            factory = tls_protocol_factory(factory, config.ssl, loop, config.timeout_handshake)
         try:
             if sockets is not None:
                 for sock in sockets:
