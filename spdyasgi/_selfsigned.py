@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -24,23 +25,33 @@ class SelfSignedFiles:
 
 
 def generate_self_signed(
-    directory: str | None = None, *, days: int = 7, cleanup: bool = True
+    directory: str | None = None,
+    *,
+    days: int = 7,
+    cleanup: bool = True,
+    key_type: Literal["ec", "rsa"] = "ec",
 ) -> SelfSignedFiles:
-    """Write a fresh EC P-256 key and a certificate for localhost/127.0.0.1/::1.
+    """Write a fresh key (EC P-256, or RSA 2048) and a certificate for localhost/127.0.0.1/::1.
 
+    ``--self-signed`` loads one of each: OpenSSL then answers ECDSA-capable clients with
+    the EC certificate and clients offering only ECDHE-RSA suites with the RSA one.
     ``cryptography`` is imported here so it stays an optional dependency.
     """
     try:
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
         from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise RuntimeError(
             "--self-signed needs the 'cryptography' package: pip install 'spdyasgi[standard]'"
         ) from exc
 
-    key = ec.generate_private_key(ec.SECP256R1())
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+    if key_type == "rsa":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.timezone.utc)
     san = x509.SubjectAlternativeName(
@@ -68,8 +79,9 @@ def generate_self_signed(
         directory = tempfile.mkdtemp(prefix="spdyasgi-selfsigned-")
         if cleanup:
             atexit.register(shutil.rmtree, directory, True)
-    certfile = os.path.join(directory, "cert.pem")
-    keyfile = os.path.join(directory, "key.pem")
+    suffix = "" if key_type == "ec" else "-rsa"
+    certfile = os.path.join(directory, f"cert{suffix}.pem")
+    keyfile = os.path.join(directory, f"key{suffix}.pem")
     with open(certfile, "wb") as f:
         f.write(cert.public_bytes(serialization.Encoding.PEM))
     fd = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

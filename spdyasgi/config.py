@@ -632,12 +632,13 @@ class Config:
 
             files = generate_self_signed()
             certfile, keyfile = files.certfile, files.keyfile
+            rsa = generate_self_signed(files.directory, key_type="rsa", cleanup=False)
             logger.warning(
                 "Using an ephemeral self-signed certificate for localhost: "
                 "for development only, clients must skip verification (-k)."
             )
         assert certfile is not None
-        return create_context(
+        context = create_context(
             certfile,
             keyfile,
             self.ssl_keyfile_password,
@@ -648,6 +649,9 @@ class Config:
             min_version=self.ssl_min_version,
             alpn_protocols=self.offered_alpn_protocols,
         )
+        if self.self_signed:  # a second chain: OpenSSL keeps one per key type
+            context.load_cert_chain(rsa.certfile, rsa.keyfile)
+        return context
 
     @property
     def offered_alpn_protocols(self) -> list[str]:
