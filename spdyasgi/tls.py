@@ -166,7 +166,7 @@ def _explain_load_error(
 ) -> str:
     key_source = keyfile or certfile
     text = str(exc)
-    if "KEY_VALUES_MISMATCH" in text or "key values mismatch" in text:
+    if exc.reason in ("KEY_VALUES_MISMATCH", "NO_CERTIFICATE_ASSIGNED"):  # same/other key type
         return f"the private key in {key_source} does not match the certificate in {certfile}"
     if password is not None and ("bad decrypt" in text.lower() or "PEM lib" in text):
         return f"cannot decrypt the private key in {key_source}: wrong --ssl-keyfile-password?"
