@@ -23,6 +23,7 @@ import os
 import re
 import ssl
 import threading
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,7 @@ __all__ = [
     "DEFAULT_CIPHERS",
     "HANDSHAKE_FAILURES",
     "MIN_VERSIONS",
+    "LEGACY_CIPHERS",
     "HandshakeFailures",
     "TLSConfigError",
     "create_context",
@@ -48,6 +50,17 @@ DEFAULT_CIPHERS = (
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 )
 
+#: For clients older than TLS 1.2 AEAD (docs/tls.md, "legacy clients"): Mozilla's "old"
+#: profile without 3DES and DHE, at OpenSSL security level 0 (TLS 1.0/1.1 sign with SHA-1).
+#: Use with ``--ssl-min-version 1.0``.
+LEGACY_CIPHERS = (
+    DEFAULT_CIPHERS + ":"
+    "ECDHE-ECDSA-AES128-SHA256:ECDHE-RSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA:"
+    "ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384:ECDHE-RSA-AES256-SHA384:"
+    "ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA:AES128-GCM-SHA256:AES256-GCM-SHA384:"
+    "AES128-SHA256:AES256-SHA256:AES128-SHA:AES256-SHA:@SECLEVEL=0"
+)
+
 MIN_VERSIONS: dict[str, ssl.TLSVersion] = {
     "1.0": ssl.TLSVersion.TLSv1,
     "1.1": ssl.TLSVersion.TLSv1_1,
@@ -58,8 +71,14 @@ MIN_VERSIONS: dict[str, ssl.TLSVersion] = {
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
 
 
-class TLSConfigError(ValueError):
-    """A certificate, key or CA file cannot be used; the message names the file."""
+class TLSConfigError(ssl.SSLError):
+    """A certificate, key or CA file cannot be used; the message names the file.
+
+    An ``ssl.SSLError`` (so an ``OSError``) as before, with a message meant for people.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(None, message)
 
 
 # -- the context -------------------------------------------------------------------------
@@ -103,7 +122,9 @@ def create_context(
         except ssl.SSLError as exc:
             raise TLSConfigError(f"--ssl-ciphers {ciphers!r} selects no cipher") from exc
     if protocol == ssl.PROTOCOL_TLS_SERVER:
-        context.minimum_version = MIN_VERSIONS[min_version]
+        with warnings.catch_warnings():  # 1.0/1.1 are deprecated: asked for explicitly here
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version = MIN_VERSIONS[min_version]
     if alpn_protocols:
         context.set_alpn_protocols(alpn_protocols)
     context.sslobject_class = _ServerSSLObject

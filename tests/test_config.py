@@ -17,6 +17,7 @@ import pytest
 from spdyasgi.asgi.proxy_headers import ProxyHeadersMiddleware
 from spdyasgi.config import LOGGING_CONFIG, Config, ConfigError, load_env_file
 from spdyasgi.importer import ImportFromStringError
+from spdyasgi.tls import DEFAULT_CIPHERS
 
 CONTRACT_DEFAULTS: dict[str, Any] = {
     "host": "127.0.0.1",
@@ -52,7 +53,8 @@ CONTRACT_DEFAULTS: dict[str, Any] = {
     "ssl_version": ssl.PROTOCOL_TLS_SERVER,
     "ssl_cert_reqs": ssl.CERT_NONE,
     "ssl_ca_certs": None,
-    "ssl_ciphers": "TLSv1",
+    "ssl_ciphers": DEFAULT_CIPHERS,
+    "ssl_min_version": "1.2",
     "self_signed": False,
     "spdy_versions": ("3.1", "3"),
     "alpn_protocols": ("spdy/3.1", "spdy/3", "http/1.1"),
