@@ -31,8 +31,8 @@ from typing import Any
 __all__ = [
     "DEFAULT_CIPHERS",
     "HANDSHAKE_FAILURES",
-    "MIN_VERSIONS",
     "LEGACY_CIPHERS",
+    "MIN_VERSIONS",
     "HandshakeFailures",
     "TLSConfigError",
     "create_context",

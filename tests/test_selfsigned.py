@@ -38,3 +38,18 @@ def test_temporary_directory_is_private() -> None:
     files = generate_self_signed(cleanup=True)
     assert os.path.isdir(files.directory)
     assert stat.S_IMODE(os.stat(files.directory).st_mode) == 0o700
+
+
+def test_rsa_variant_and_both_loaded_by_config(tmp_path: Path) -> None:
+    """``--self-signed`` loads an ECDSA and an RSA certificate into one context."""
+    rsa_files = generate_self_signed(str(tmp_path), key_type="rsa")
+    cert = x509.load_pem_x509_certificate(Path(rsa_files.certfile).read_bytes())
+    assert cert.public_key().key_size == 2048
+    assert rsa_files.certfile != generate_self_signed(str(tmp_path)).certfile
+
+    from spdyasgi.config import Config
+
+    config = Config("json:dumps", self_signed=True, log_config=None)
+    context = config.create_ssl_context()
+    suites = {c["name"] for c in context.get_ciphers()}
+    assert {"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256"} <= suites

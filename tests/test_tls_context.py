@@ -125,3 +125,22 @@ def test_validation_names_the_option(option: str, value: object, message: str) -
         Config(hello_app, log_config=None, **{option: value})
     assert info.value.option == option
     assert message in info.value.detail
+
+
+@pytest.mark.parametrize("sent", [b"", b"\x16\x03\x01\x02\x00\x01"], ids=["silent", "half-hello"])
+async def test_handshake_timeout_closes_a_stalled_handshake(sent: bytes, tmp_path: Path) -> None:
+    """``timeout_handshake`` now reaches the loop through the TLS protocol factory."""
+    leaf = issue(tmp_path, "leaf", "ecdsa")
+    async with run_server(hello_app, ssl_certfile=leaf.certfile, ssl_keyfile=leaf.keyfile,
+                          timeout_handshake=0.5) as (_, port):
+        loop = asyncio.get_running_loop()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        started = loop.time()
+        writer.write(sent)
+        try:
+            assert await asyncio.wait_for(reader.read(), 20) == b""
+        except ConnectionResetError:
+            pass  # an abort: also a close
+        finally:
+            writer.close()
+        assert 0.4 <= loop.time() - started < 15
