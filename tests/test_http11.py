@@ -396,3 +396,67 @@ async def test_send_waits_for_a_slow_reader(http1: str) -> None:
         _, _, body = await read_response(reader)
         assert len(body) == 160 * 65536 and sent == 160
         writer.close()
+
+
+async def _send_head(writer: asyncio.StreamWriter, size: int, terminate: bool) -> int:
+    """Write a request head of about ``size`` bytes; returns what got written."""
+    writer.write(b"GET /big HTTP/1.1\r\nHost: t\r\n")
+    sent = 0
+    line = b"X-Fill: " + b"a" * 8000 + b"\r\n"
+    try:
+        while sent < size:
+            writer.write(line)
+            sent += len(line)
+            await writer.drain()
+        if terminate:
+            writer.write(b"\r\n")
+            await writer.drain()
+    except OSError:  # the server hung up on us: expected once it has answered 431
+        pass
+    return sent
+
+
+async def test_431_for_a_head_over_the_limit(http1: str) -> None:
+    """A 2 MB head gets 431 then EOF, before the head is even complete (bounded buffering)."""
+    async with run_server(hello_app, http1=http1) as (server, port):
+        assert server.config.max_header_size == 65536  # the one limit, SPDY and HTTP/1.1
+        for terminate in (False, True):
+            reader, writer = await open_conn(port)
+            sender = asyncio.create_task(_send_head(writer, 2_000_000, terminate))
+            # Unterminated: only a server that stops at the limit can answer at all.
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+            assert b"connection: close" in head
+            try:  # then the server closes (EOF, or a reset: it left our bytes unread)
+                assert await asyncio.wait_for(reader.read(), 10) in (
+                    b"Request header fields too large.",
+                    b"",
+                )
+            except ConnectionResetError:
+                pass
+            await asyncio.wait_for(sender, 10)
+            writer.close()
+        # The connection was dropped, not the server: the next request is served.
+        reader, writer = await open_conn(port)
+        writer.write(b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert (await read_response(reader))[2] == b"hello /after"
+        writer.close()
+
+
+async def test_head_limit_is_max_header_size_for_both_parsers(http1: str) -> None:
+    """Under ``max_header_size`` is served, over it is 431; many small pipelined heads
+    adding up to more than the limit are not one big head."""
+    async with run_server(hello_app, http1=http1, max_header_size=8192) as (_, port):
+        reader, writer = await open_conn(port)
+        writer.write(b"GET /ok HTTP/1.1\r\nHost: t\r\nX-Fill: " + b"a" * 7000 + b"\r\n\r\n")
+        assert (await read_response(reader))[:1] == (200,)
+        writer.write(b"GET /p HTTP/1.1\r\nHost: t\r\nX-Pad: " + b"b" * 200 + b"\r\n\r\n" * 1)
+        writer.write(b"".join(b"GET /%d HTTP/1.1\r\nHost: t\r\n\r\n" % i for i in range(400)))
+        assert (await read_response(reader))[2] == b"hello /p"
+        for i in range(400):
+            assert (await read_response(reader))[2] == b"hello /%d" % i
+        writer.write(b"GET /no HTTP/1.1\r\nHost: t\r\nX-Fill: " + b"a" * 9000 + b"\r\n\r\n")
+        status, headers, _ = await read_response(reader)
+        assert (status, headers[b"connection"]) == (431, b"close")
+        assert await asyncio.wait_for(reader.read(), 10) == b""
+        writer.close()

@@ -20,6 +20,9 @@ logger = logging.getLogger("spdyasgi.error")
 
 # Request body buffered for an app that has not read it yet before we stop reading.
 HIGH_WATER = 64 * 1024
+# Largest request head (request line + headers) either parser buffers: the same
+# ``max_header_size`` that bounds a SPDY header block. Over it: 431 and close.
+DEFAULT_MAX_HEAD = 64 * 1024
 _EXTENSIONS: dict[str, Any] = {"http.response.pathsend": {}}
 
 
@@ -32,6 +35,9 @@ def _simple_response(status: int, reason: bytes, body: bytes) -> bytes:
 
 RESPONSE_400 = _simple_response(400, b"Bad Request", b"Invalid HTTP request received.")
 RESPONSE_413 = _simple_response(413, b"Payload Too Large", b"Request body too large.")
+RESPONSE_431 = _simple_response(
+    431, b"Request Header Fields Too Large", b"Request header fields too large."
+)
 RESPONSE_503 = _simple_response(503, b"Service Unavailable", b"Service Unavailable")
 
 
@@ -57,6 +63,7 @@ class BaseHTTPProtocol(asyncio.Protocol):
         self.limit_request_body: int | None = getattr(config, "limit_request_body", None)
         self.timeout_keep_alive: float = config.timeout_keep_alive
         self.timeout_receive: float | None = getattr(config, "timeout_receive", None)
+        self.max_head_size: int = getattr(config, "max_header_size", DEFAULT_MAX_HEAD)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.flow: WriteFlow = WriteFlow(self.loop)
         self.cycle: HTTPCycle | None = None
@@ -164,6 +171,15 @@ class BaseHTTPProtocol(asyncio.Protocol):
         if not self.transport.is_closing():
             self.transport.write(response)
             self.transport.close()
+
+    def _reject_head(self) -> None:
+        """The request head outgrew ``max_header_size``: 431, stop reading, close."""
+        logger.info(
+            "%s - request head larger than max_header_size (%d bytes): 431",
+            self._peer(),
+            self.max_head_size,
+        )
+        self._reject(RESPONSE_431)
 
     def _run(self, cycle: HTTPCycle) -> None:
         self.server_state.total_requests += 1
