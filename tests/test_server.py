@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from spdyasgi.config import Config
-from spdyasgi.server import Server
+from spdyasgi.server import BindError, Server
 from tests.procs import free_port
 from tests.utils import Message, hello_app, open_conn, read_response, run_server
 
@@ -142,13 +142,14 @@ async def test_limit_max_requests() -> None:
         assert not server.servers[0].is_serving()
 
 
-async def test_bind_failure_sets_startup_failed() -> None:
+async def test_bind_failure_raises_and_sets_startup_failed() -> None:
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen()
     port = taken.getsockname()[1]
     server = Server(Config(hello_app, port=port, lifespan="off", log_config=None))
-    await asyncio.wait_for(server.serve(), 5)
+    with pytest.raises(BindError, match=f"could not bind on 127.0.0.1:{port}"):
+        await asyncio.wait_for(server.serve(), 5)
     assert server.startup_failed and not server.started
     taken.close()
 
@@ -157,7 +158,7 @@ def test_run_exits_3_on_lifespan_failure(tmp_path: Path) -> None:
     code = textwrap.dedent(
         """
         from spdyasgi.config import Config
-        from spdyasgi.server import Server
+        from spdyasgi.server import BindError, Server
 
         async def app(scope, receive, send):
             await receive()
