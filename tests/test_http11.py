@@ -164,15 +164,17 @@ async def test_413_on_declared_and_streamed_body(http1: str) -> None:
 
 async def test_503_at_limit_concurrency(http1: str) -> None:
     release = asyncio.Event()
+    entered = asyncio.Event()
 
     async def app(scope: Message, receive: Any, send: Any) -> None:
+        entered.set()
         await release.wait()
         await hello_app(scope, receive, send)
 
     async with run_server(app, http1=http1, limit_concurrency=1) as (_, port):
         r1, w1 = await open_conn(port)
         w1.write(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(entered.wait(), 10)  # the one allowed task is running
         r2, w2 = await open_conn(port)
         w2.write(b"GET /other HTTP/1.1\r\nHost: t\r\n\r\n")
         assert (await read_response(r2))[0] == 503
@@ -214,9 +216,11 @@ async def test_500_when_app_returns_without_response(http1: str) -> None:
 async def test_disconnect_reaches_app_and_send_raises(http1: str) -> None:
     events: list[Any] = []
     done = asyncio.Event()
+    received = asyncio.Event()
 
     async def app(scope: Message, receive: Any, send: Any) -> None:
         assert (await receive())["type"] == "http.request"
+        received.set()
         events.append((await receive())["type"])
         try:
             await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -227,7 +231,7 @@ async def test_disconnect_reaches_app_and_send_raises(http1: str) -> None:
     async with run_server(app, http1=http1) as (_, port):
         _, writer = await open_conn(port)
         writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(received.wait(), 10)
         writer.close()
         await asyncio.wait_for(done.wait(), 5)
     assert events[0] == "http.disconnect"
@@ -375,6 +379,20 @@ async def test_tls_scope_scheme(tls_files: tuple[str, str]) -> None:
     assert schemes == ["https"]
 
 
+async def _until(condition: Any, timeout: float) -> None:
+    """Wait (bounded) until ``condition()`` holds, checking at every loop turn."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.005)
+
+
+def _sender_parked(server: Any) -> bool:
+    """Some connection's app task is blocked in send(), waiting for the transport."""
+    flows = (getattr(conn, "flow", None) for conn in list(server.server_state.connections))
+    return any(flow is not None and flow._waiters for flow in flows)
+
+
 async def test_send_waits_for_a_slow_reader(http1: str) -> None:
     """Backpressure: with the client not reading, the app's sends block (bounded memory)."""
     sent = 0
@@ -388,10 +406,10 @@ async def test_send_waits_for_a_slow_reader(http1: str) -> None:
             sent += 1
         await send({"type": "http.response.body", "body": b""})
 
-    async with run_server(app, http1=http1) as (_, port):
+    async with run_server(app, http1=http1) as (server, port):
         reader, writer = await open_conn(port)
         writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        await asyncio.sleep(0.3)
+        await _until(lambda: _sender_parked(server), 10)  # the app waits in send()
         assert 0 < sent < 160
         _, _, body = await read_response(reader)
         assert len(body) == 160 * 65536 and sent == 160
