@@ -68,6 +68,8 @@ class H11Protocol(BaseHTTPProtocol):
             pass
 
     def data_received(self, data: bytes) -> None:
+        if self.discarding:
+            return
         self._cancel_keep_alive()
         self.conn.receive_data(data)
         self._handle_events()
@@ -127,7 +129,7 @@ class H11Protocol(BaseHTTPProtocol):
         if limit is not None:
             for name, value in headers:
                 if name == b"content-length" and int(value) > limit:
-                    self._reject(RESPONSE_413)
+                    self._reject(RESPONSE_413, linger=True)
                     return
         scope = http_scope(
             self.base_scope,
@@ -157,7 +159,7 @@ class H11Protocol(BaseHTTPProtocol):
             cycle.response_started = cycle.response_complete = True
             cycle.status = 413
             cycle.disconnect()
-            self._reject(RESPONSE_413)
+            self._reject(RESPONSE_413, linger=True)
         return True
 
     def _next_request(self) -> None:

@@ -128,9 +128,9 @@ class HttpToolsProtocol(BaseHTTPProtocol):
             cycle.disconnect()
 
     def data_received(self, data: bytes) -> None:
-        self._cancel_keep_alive()
-        if self._rejected:
+        if self._rejected or self.discarding:
             return  # answered and closing: parse (and buffer) nothing more
+        self._cancel_keep_alive()
         if not self._in_body:
             # llhttp hands headers over only once complete: bound what it buffers.
             self._head_bytes += len(data)
@@ -190,7 +190,7 @@ class HttpToolsProtocol(BaseHTTPProtocol):
         for name, value in headers:
             if name == b"content-length" and limit is not None and int(value) > limit:
                 self._rejected = True
-                self._reject(RESPONSE_413)
+                self._reject(RESPONSE_413, linger=True)
                 return
             if name == b"expect" and value.lower() == b"100-continue":
                 expect_100 = True
@@ -232,7 +232,7 @@ class HttpToolsProtocol(BaseHTTPProtocol):
                 cycle.response_started = cycle.response_complete = True
                 cycle.status = 413
                 cycle.disconnect()
-                self._reject(RESPONSE_413)
+                self._reject(RESPONSE_413, linger=True)
             return
         if len(cycle.body) > HIGH_WATER:
             self.pause_reading()
