@@ -109,8 +109,8 @@ def guard(sock: socket.socket, loop: asyncio.AbstractEventLoop) -> socket.socket
     """
     if not isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
         return sock
-    if isinstance(sock, GuardedSocket):
-        return sock
+    if isinstance(sock, GuardedSocket) or sock.type != socket.SOCK_STREAM:
+        return sock  # already guarded, or not a listening socket: the loop will say so
     return GuardedSocket(sock.family, sock.type, sock.proto, fileno=os.dup(sock.fileno()))
 
 

@@ -38,6 +38,17 @@ TICK = 0.1
 FORCE_GRACE = 1.0
 
 
+def _socket_name(sock: socket.socket) -> str:
+    """``host:port``, the Unix path, or the descriptor: what error messages name."""
+    try:
+        name = sock.getsockname()
+    except OSError:
+        return f"socket fd {sock.fileno()}"
+    if isinstance(name, tuple):
+        return f"{name[0]}:{name[1]}"
+    return f"unix socket {name}" if name else f"socket fd {sock.fileno()}"
+
+
 class ServerState:
     """What every connection of one server shares (and the server inspects)."""
 
@@ -131,10 +142,12 @@ class Server:
         if config.ssl is not None:
             extra["ssl_handshake_timeout"] = config.timeout_handshake
         owned: list[socket.socket] = []
+        where = describe(config)
         try:
             if sockets is None:
                 owned.append(bind(config))
             for sock in list(sockets if sockets is not None else owned):
+                where = _socket_name(sock)
                 listening = guard(sock, loop)
                 if listening is not sock:
                     owned.append(listening)
@@ -150,7 +163,6 @@ class Server:
             self.should_exit = True
             if isinstance(exc, BindError):
                 raise
-            where = describe(config) if sockets is None else "the given socket"
             raise BindError(
                 getattr(exc, "errno", None), f"could not listen on {where}: {exc}"
             ) from exc
