@@ -69,7 +69,7 @@ class Server:
     Unix socket path is unusable. Anything it had already bound is closed first, and
     lifespan shutdown has run. ``run()`` turns that into one log line and exit status 3.
     Sockets passed to ``serve(sockets=...)`` belong to the server from then on: they are
-    closed at shutdown and after a failed start.
+    closed at shutdown and when listening on them fails.
     """
 
     def __init__(self, config: Config) -> None:
