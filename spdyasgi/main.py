@@ -540,23 +540,25 @@ def _run_config(config: Config) -> None:
             'You must pass the application as an import string ("module:attr") '
             "to enable 'reload' or 'workers'."
         )
+    from spdyasgi.listen import bind  # late, like server_class(): keeps --help light
+
     created_uds = config.uds
     try:
         if config.should_reload:
             from spdyasgi.supervisors.watchfilesreload import WatchFilesReload
 
-            sock = config.bind_socket()
+            sock = bind(config)
             WatchFilesReload(config, sockets=[sock]).run()
         elif config.workers > 1:
             from spdyasgi.supervisors.multiprocess import Multiprocess
 
-            sock = config.bind_socket()
+            sock = bind(config)
             code = Multiprocess(config, sockets=[sock]).run()
             if code:
                 sys.exit(code)
         else:
             config.load()
-            sock = config.bind_socket()
+            sock = bind(config)
             server = server_class()(config)
             server.run(sockets=[sock])
             if not server.started:

@@ -22,13 +22,14 @@ from email.utils import formatdate
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from spdyasgi.listen import BindError, FdLimitMonitor, bind, describe, guard
 from spdyasgi.protocols.auto import AutoProtocol
 from spdyasgi.tls import tls_protocol_factory
 
 if TYPE_CHECKING:
     from spdyasgi.config import Config
 
-__all__ = ["Server", "ServerState"]
+__all__ = ["BindError", "Server", "ServerState"]
 
 logger = logging.getLogger("spdyasgi.error")
 
@@ -36,6 +37,17 @@ HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 TICK = 0.1
 # After force_close(), how long app tasks get to notice http.disconnect before cancelling.
 FORCE_GRACE = 1.0
+
+
+def _socket_name(sock: socket.socket) -> str:
+    """``host:port``, the Unix path, or the descriptor: what error messages name."""
+    try:
+        name = sock.getsockname()
+    except OSError:
+        return f"socket fd {sock.fileno()}"
+    if isinstance(name, tuple):
+        return f"{name[0]}:{name[1]}"
+    return f"unix socket {name}" if name else f"socket fd {sock.fileno()}"
 
 
 class ServerState:
@@ -51,7 +63,15 @@ class ServerState:
 
 
 class Server:
-    """One server process serving one app; see the module docstring for its life."""
+    """One server process serving one app; see the module docstring for its life.
+
+    ``serve()`` raises :class:`BindError` (an ``OSError`` whose message names the
+    address) when it cannot listen: the port is taken, the host does not resolve, the
+    Unix socket path is unusable. Anything it had already bound is closed first, and
+    lifespan shutdown has run. ``run()`` turns that into one log line and exit status 3.
+    Sockets passed to ``serve(sockets=...)`` belong to the server from then on: they are
+    closed at shutdown and when listening on them fails.
+    """
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -64,17 +84,27 @@ class Server:
         self.lifespan: Any = None
         self._last_date = -1
         self._last_notified = 0.0
+        self._owned_sockets: list[socket.socket] = []
+        self._fd_monitor: FdLimitMonitor | None = None
 
     # -- entry points ---------------------------------------------------------------
     def run(self, sockets: list[socket.socket] | None = None) -> None:
         """Blocking: set up the event loop (uvloop when chosen) and serve."""
         self.config.setup_event_loop()
-        asyncio.run(self.serve(sockets=sockets))
+        try:
+            asyncio.run(self.serve(sockets=sockets))
+        except BindError as exc:
+            logger.error("%s", exc)
+            sys.exit(3)
         if self.startup_failed:
             sys.exit(3)
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
-        """Serve in the running loop until asked to stop; never raises for app failures."""
+        """Serve in the running loop until asked to stop.
+
+        Raises :class:`BindError` when it cannot listen (see the class docstring); app
+        failures (lifespan startup) never raise: ``startup_failed`` is set instead.
+        """
         config = self.config
         if not config.loaded:
             config.load()
@@ -89,6 +119,8 @@ class Server:
             await self.main_loop()
             await self.shutdown(sockets=sockets)
         finally:
+            if self._fd_monitor is not None:
+                self._fd_monitor.uninstall()
             restore()
         logger.info("Finished server process [%d]", os.getpid())
 
@@ -110,35 +142,49 @@ class Server:
         extra: dict[str, Any] = {"backlog": config.backlog}
         if config.ssl is not None:  # TLS is layered by the factory: see spdyasgi/tls.py
             factory = tls_protocol_factory(factory, config.ssl, loop, config.timeout_handshake)
+        owned: list[socket.socket] = []
+        where = describe(config)
         try:
-            if sockets is not None:
-                for sock in sockets:
-                    if sock.family == getattr(socket, "AF_UNIX", None):
-                        server = await loop.create_unix_server(factory, sock=sock, **extra)
-                    else:
-                        server = await loop.create_server(factory, sock=sock, **extra)
-                    self.servers.append(server)
-            elif config.fd is not None:
-                sock = socket.socket(fileno=config.fd)
-                self.servers.append(await loop.create_server(factory, sock=sock, **extra))
-            elif config.uds is not None:
-                mode = os.stat(config.uds).st_mode if os.path.exists(config.uds) else 0o666
-                server = await loop.create_unix_server(factory, path=config.uds, **extra)
-                os.chmod(config.uds, mode)
+            if sockets is None:
+                owned.append(bind(config))
+            for sock in list(sockets if sockets is not None else owned):
+                where = _socket_name(sock)
+                listening = guard(sock, loop)
+                if listening is not sock:
+                    owned.append(listening)
+                if sock.family == getattr(socket, "AF_UNIX", None):
+                    server = await loop.create_unix_server(factory, sock=listening, **extra)
+                else:
+                    server = await loop.create_server(factory, sock=listening, **extra)
                 self.servers.append(server)
-            else:
-                server = await loop.create_server(
-                    factory, host=config.host, port=config.port, **extra
-                )
-                self.servers.append(server)
-        except OSError as exc:
-            logger.error("%s", exc)
+        except (OSError, ValueError) as exc:
+            await self._release(owned + list(sockets or ()))
             await self.lifespan.shutdown()
             self.startup_failed = True
             self.should_exit = True
-            return
+            if isinstance(exc, BindError):
+                raise
+            raise BindError(
+                getattr(exc, "errno", None), f"could not listen on {where}: {exc}"
+            ) from exc
+        self._owned_sockets = owned
+        self._fd_monitor = FdLimitMonitor(loop, state.connections)
+        self._fd_monitor.install()
         self._log_started()
         self.started = True
+
+    async def _release(self, sockets: list[socket.socket]) -> None:
+        """A failed start: stop whatever already listens and close every socket."""
+        for server in self.servers:
+            server.close()
+        for server in self.servers:
+            try:
+                await asyncio.wait_for(server.wait_closed(), FORCE_GRACE)
+            except (asyncio.TimeoutError, OSError):
+                pass
+        self.servers.clear()
+        for sock in sockets:
+            sock.close()
 
     def _log_started(self) -> None:
         config = self.config
@@ -180,6 +226,8 @@ class Server:
         second = int(now)
         if second != self._last_date:
             self._refresh_headers(second)
+            if self._fd_monitor is not None:
+                self._fd_monitor.tick()
         notify = getattr(self.config, "callback_notify", None)
         if notify is not None and now - self._last_notified > self.config.timeout_notify / 2:
             self._last_notified = now
@@ -210,6 +258,8 @@ class Server:
         for server in self.servers:
             server.close()
         for sock in sockets or ():
+            sock.close()
+        for sock in self._owned_sockets:
             sock.close()
         state = self.server_state
         for connection in list(state.connections):

@@ -1,7 +1,8 @@
 """Python side of the independent-peer tooling in ``tests/peers`` (Node, spdy-transport).
 
 * :data:`NODE_AVAILABLE` -- ``node`` is on PATH and ``tests/peers/node_modules`` exists
-  (``cd tests/peers && npm ci``).
+  (``cd tests/peers && npm ci``). Tests needing it skip without it, except in CI
+  (:data:`NODE_REQUIRED`, env ``CI=true``), where they fail.
 * :func:`body_bytes` / :func:`body_sha256` / :func:`body_chunks` -- the deterministic body
   generator shared with ``tests/peers/lib/body.js``::
 
@@ -33,6 +34,14 @@ VECTORS_FILE = Path(__file__).resolve().parent / "vectors" / "spdy_transport.jso
 NODE = shutil.which("node")
 NODE_AVAILABLE = bool(NODE) and (PEERS_DIR / "node_modules" / "spdy-transport").is_dir()
 NODE_SKIP_REASON = "node or tests/peers/node_modules missing (run: cd tests/peers && npm ci)"
+#: In CI (``CI=true``, as GitHub Actions, GitLab and most runners set it) the peers are
+#: required: tests that need them fail instead of skipping (see tests/conftest.py).
+NODE_REQUIRED = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+NODE_MISSING_IN_CI = (
+    "CI is set but the npm peers are missing: install node and run "
+    "`npm ci --prefix tests/peers` (scripts/test does it when node is on PATH); "
+    "outside CI these tests are skipped instead"
+)
 
 BLOCK = 4096
 

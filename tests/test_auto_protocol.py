@@ -192,7 +192,6 @@ async def test_tls_alpn(
 
 async def test_cleartext_real_spdy_protocol() -> None:
     """With the real SpdyProtocol: a PING by prior knowledge gets SPDY frames back."""
-    pytest.importorskip("spdyasgi.protocols.spdy")
     async with run_server(hello_app) as (_, port):
         reader, writer = await open_conn(port)
         writer.write(b"\x80\x03\x00\x06\x00\x00\x00\x04\x00\x00\x00\x01")

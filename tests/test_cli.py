@@ -275,7 +275,14 @@ def test_port_in_use_exits_3(runner: CliRunner) -> None:
         port = busy.getsockname()[1]
         result = _startup(runner, ["json:dumps", "--port", str(port), "--no-proxy-headers"])
     assert result.exit_code == 3
-    assert f"127.0.0.1:{port}" in result.output
+    assert result.output.startswith(f"Error: could not bind on 127.0.0.1:{port}: ")
+    assert "Traceback" not in result.output
+
+
+def test_unresolvable_host_exits_3_naming_it(runner: CliRunner) -> None:
+    result = _startup(runner, ["json:dumps", "--host", "999.1.1.1", "--port", "8123"])
+    assert result.exit_code == 3
+    assert result.output.startswith("Error: could not resolve host '999.1.1.1' (port 8123): ")
     assert "Traceback" not in result.output
 
 

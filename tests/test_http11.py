@@ -164,15 +164,17 @@ async def test_413_on_declared_and_streamed_body(http1: str) -> None:
 
 async def test_503_at_limit_concurrency(http1: str) -> None:
     release = asyncio.Event()
+    entered = asyncio.Event()
 
     async def app(scope: Message, receive: Any, send: Any) -> None:
+        entered.set()
         await release.wait()
         await hello_app(scope, receive, send)
 
     async with run_server(app, http1=http1, limit_concurrency=1) as (_, port):
         r1, w1 = await open_conn(port)
         w1.write(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(entered.wait(), 10)  # the one allowed task is running
         r2, w2 = await open_conn(port)
         w2.write(b"GET /other HTTP/1.1\r\nHost: t\r\n\r\n")
         assert (await read_response(r2))[0] == 503
@@ -214,9 +216,11 @@ async def test_500_when_app_returns_without_response(http1: str) -> None:
 async def test_disconnect_reaches_app_and_send_raises(http1: str) -> None:
     events: list[Any] = []
     done = asyncio.Event()
+    received = asyncio.Event()
 
     async def app(scope: Message, receive: Any, send: Any) -> None:
         assert (await receive())["type"] == "http.request"
+        received.set()
         events.append((await receive())["type"])
         try:
             await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -227,7 +231,7 @@ async def test_disconnect_reaches_app_and_send_raises(http1: str) -> None:
     async with run_server(app, http1=http1) as (_, port):
         _, writer = await open_conn(port)
         writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(received.wait(), 10)
         writer.close()
         await asyncio.wait_for(done.wait(), 5)
     assert events[0] == "http.disconnect"
@@ -375,6 +379,20 @@ async def test_tls_scope_scheme(tls_files: tuple[str, str]) -> None:
     assert schemes == ["https"]
 
 
+async def _until(condition: Any, timeout: float) -> None:
+    """Wait (bounded) until ``condition()`` holds, checking at every loop turn."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.005)
+
+
+def _sender_parked(server: Any) -> bool:
+    """Some connection's app task is blocked in send(), waiting for the transport."""
+    flows = (getattr(conn, "flow", None) for conn in list(server.server_state.connections))
+    return any(flow is not None and flow._waiters for flow in flows)
+
+
 async def test_send_waits_for_a_slow_reader(http1: str) -> None:
     """Backpressure: with the client not reading, the app's sends block (bounded memory)."""
     sent = 0
@@ -388,11 +406,71 @@ async def test_send_waits_for_a_slow_reader(http1: str) -> None:
             sent += 1
         await send({"type": "http.response.body", "body": b""})
 
-    async with run_server(app, http1=http1) as (_, port):
+    async with run_server(app, http1=http1) as (server, port):
         reader, writer = await open_conn(port)
         writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        await asyncio.sleep(0.3)
+        await _until(lambda: _sender_parked(server), 10)  # the app waits in send()
         assert 0 < sent < 160
         _, _, body = await read_response(reader)
         assert len(body) == 160 * 65536 and sent == 160
+        writer.close()
+
+
+async def _send_head(writer: asyncio.StreamWriter, size: int, terminate: bool) -> int:
+    """Write a request head of about ``size`` bytes; returns what got written."""
+    writer.write(b"GET /big HTTP/1.1\r\nHost: t\r\n")
+    sent = 0
+    line = b"X-Fill: " + b"a" * 8000 + b"\r\n"
+    try:
+        while sent < size:
+            writer.write(line)
+            sent += len(line)
+            await writer.drain()
+        if terminate:
+            writer.write(b"\r\n")
+            await writer.drain()
+    except OSError:  # the server hung up on us: expected once it has answered 431
+        pass
+    return sent
+
+
+async def test_431_for_a_head_over_the_limit(http1: str) -> None:
+    """A 2 MB head gets 431 then EOF, before the head is even complete (bounded buffering)."""
+    async with run_server(hello_app, http1=http1) as (server, port):
+        assert server.config.max_header_size == 65536  # the one limit, SPDY and HTTP/1.1
+        for terminate in (False, True):
+            reader, writer = await open_conn(port)
+            sender = asyncio.create_task(_send_head(writer, 2_000_000, terminate))
+            # Unterminated: only a server that stops at the limit can answer at all.
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+            assert b"connection: close" in head
+            # Then EOF, not a reset: the server drops what we still send for a while,
+            # so the answer is not lost under an RST.
+            assert await asyncio.wait_for(reader.read(), 10) == b"Request header fields too large."
+            await asyncio.wait_for(sender, 10)
+            writer.close()
+        # The connection was dropped, not the server: the next request is served.
+        reader, writer = await open_conn(port)
+        writer.write(b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert (await read_response(reader))[2] == b"hello /after"
+        writer.close()
+
+
+async def test_head_limit_is_max_header_size_for_both_parsers(http1: str) -> None:
+    """Under ``max_header_size`` is served, over it is 431; many small pipelined heads
+    adding up to more than the limit are not one big head."""
+    async with run_server(hello_app, http1=http1, max_header_size=8192) as (_, port):
+        reader, writer = await open_conn(port)
+        writer.write(b"GET /ok HTTP/1.1\r\nHost: t\r\nX-Fill: " + b"a" * 7000 + b"\r\n\r\n")
+        assert (await read_response(reader))[:1] == (200,)
+        writer.write(b"GET /p HTTP/1.1\r\nHost: t\r\nX-Pad: " + b"b" * 200 + b"\r\n\r\n" * 1)
+        writer.write(b"".join(b"GET /%d HTTP/1.1\r\nHost: t\r\n\r\n" % i for i in range(400)))
+        assert (await read_response(reader))[2] == b"hello /p"
+        for i in range(400):
+            assert (await read_response(reader))[2] == b"hello /%d" % i
+        writer.write(b"GET /no HTTP/1.1\r\nHost: t\r\nX-Fill: " + b"a" * 9000 + b"\r\n\r\n")
+        status, headers, _ = await read_response(reader)
+        assert (status, headers[b"connection"]) == (431, b"close")
+        assert await asyncio.wait_for(reader.read(), 10) == b""
         writer.close()

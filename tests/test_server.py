@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from spdyasgi.config import Config
-from spdyasgi.server import Server
+from spdyasgi.server import BindError, Server
 from tests.procs import free_port
 from tests.utils import Message, hello_app, open_conn, read_response, run_server
 
@@ -24,10 +25,22 @@ pytestmark = pytest.mark.timeout(30)
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def slow_app(delay: float, events: list[str]) -> Any:
+async def _until(condition: Any, timeout: float = 10) -> None:
+    """Wait (bounded) until ``condition()`` holds, checking at every loop turn."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.005)
+
+
+def slow_app(delay: float, events: list[str], entered: asyncio.Event | None = None) -> Any:
+    """Answers after ``delay`` seconds of "work"; ``entered`` is set when a request starts."""
+
     async def app(scope: Message, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
+        if entered is not None:
+            entered.set()
         await asyncio.sleep(delay)
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"slow done"})
@@ -40,8 +53,7 @@ async def test_start_stop_from_code() -> None:
     config = Config(hello_app, port=0, lifespan="off", log_config=None)
     server = Server(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
+    await _until(lambda: server.started)
     port = server.servers[0].sockets[0].getsockname()[1]
     reader, writer = await open_conn(port)
     writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -62,8 +74,7 @@ async def test_sockets_argument_and_default_headers() -> None:
     )
     server = Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
+    await _until(lambda: server.started)
     reader, writer = await open_conn(port)
     writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
     _, headers, _ = await read_response(reader)
@@ -74,10 +85,11 @@ async def test_sockets_argument_and_default_headers() -> None:
 
 async def test_graceful_shutdown_finishes_in_flight_request() -> None:
     events: list[str] = []
-    async with run_server(slow_app(0.5, events)) as (server, port):
+    entered = asyncio.Event()
+    async with run_server(slow_app(0.5, events, entered)) as (server, port):
         reader, writer = await open_conn(port)
         writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(entered.wait(), 10)  # in flight
         server.should_exit = True
         status, headers, body = await read_response(reader)
         assert (status, body) == (200, b"slow done")
@@ -105,25 +117,29 @@ async def test_grace_period_expires_and_app_sees_disconnect() -> None:
 
 
 async def test_app_ignoring_disconnect_is_cancelled() -> None:
+    entered = asyncio.Event()
+
     async def app(scope: Message, receive: Any, send: Any) -> None:
-        await asyncio.sleep(3600)
+        entered.set()
+        await asyncio.sleep(3600)  # ignores the disconnect
 
     started = time.monotonic()
     async with run_server(app, timeout_graceful_shutdown=0.1) as (server, port):
         _, writer = await open_conn(port)
         writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(entered.wait(), 10)
     assert time.monotonic() - started < 5
     assert not server.server_state.tasks
 
 
 async def test_second_signal_forces_exit() -> None:
-    async with run_server(slow_app(3600, [])) as (server, port):
+    entered = asyncio.Event()
+    async with run_server(slow_app(3600, [], entered)) as (server, port):
         _, writer = await open_conn(port)
         writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(entered.wait(), 10)
         server.handle_exit(signal.SIGTERM)
-        await asyncio.sleep(0.2)
+        await _until(lambda: not server.servers[0].is_serving())  # the drain has begun
         assert server.should_exit and not server.force_exit
         server.handle_exit(signal.SIGTERM)
         assert server.force_exit
@@ -135,20 +151,17 @@ async def test_limit_max_requests() -> None:
         for _ in range(2):
             writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
             await read_response(reader)
-        for _ in range(50):
-            if not server.servers[0].is_serving():
-                break
-            await asyncio.sleep(0.05)
-        assert not server.servers[0].is_serving()
+        await _until(lambda: not server.servers[0].is_serving())
 
 
-async def test_bind_failure_sets_startup_failed() -> None:
+async def test_bind_failure_raises_and_sets_startup_failed() -> None:
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen()
     port = taken.getsockname()[1]
     server = Server(Config(hello_app, port=port, lifespan="off", log_config=None))
-    await asyncio.wait_for(server.serve(), 5)
+    with pytest.raises(BindError, match=f"could not bind on 127.0.0.1:{port}"):
+        await asyncio.wait_for(server.serve(), 5)
     assert server.startup_failed and not server.started
     taken.close()
 
@@ -157,7 +170,7 @@ def test_run_exits_3_on_lifespan_failure(tmp_path: Path) -> None:
     code = textwrap.dedent(
         """
         from spdyasgi.config import Config
-        from spdyasgi.server import Server
+        from spdyasgi.server import BindError, Server
 
         async def app(scope, receive, send):
             await receive()
@@ -186,10 +199,28 @@ async def app(scope, receive, send):
                 print("LIFESPAN SHUTDOWN", flush=True)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-    await asyncio.sleep(1.0)
+    print("REQUEST STARTED", flush=True)
+    await asyncio.sleep(1.0)  # the slow work SIGTERM must not cut short
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": b"finished"})
 """
+
+
+def _read_until(proc: subprocess.Popen[bytes], marker: bytes, timeout: float) -> bytes:
+    """Read the child's stdout (raw fd: nothing left in a buffer) until ``marker``."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    data = b""
+    deadline = time.monotonic() + timeout
+    while marker not in data:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"no {marker!r} from the server; got {data!r}"
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if ready:
+            chunk = os.read(fd, 65536)
+            assert chunk, f"the server closed stdout; got {data!r}"
+            data += chunk
+    return data
 
 
 def test_sigterm_with_slow_request_in_flight(tmp_path: Path) -> None:
@@ -223,7 +254,7 @@ def test_sigterm_with_slow_request_in_flight(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "server did not start"
                 time.sleep(0.05)
         client.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        time.sleep(0.3)
+        early = _read_until(proc, b"REQUEST STARTED\n", 15)  # in flight
         proc.send_signal(signal.SIGTERM)
         data = b""
         while not data.endswith(b"finished"):
@@ -234,7 +265,7 @@ def test_sigterm_with_slow_request_in_flight(tmp_path: Path) -> None:
         assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"finished")
         out, err = proc.communicate(timeout=15)
         assert proc.returncode == 0, err
-        assert b"LIFESPAN SHUTDOWN" in out
+        assert b"LIFESPAN SHUTDOWN" in early + out
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -136,7 +136,6 @@ def _get(port: int, timeout: float = 15) -> bytes:
 
 @pytest.mark.timeout(60)
 def test_workers_end_to_end() -> None:
-    pytest.importorskip("spdyasgi.server")
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
@@ -177,7 +176,6 @@ def test_workers_end_to_end() -> None:
 
 @pytest.mark.timeout(60)
 def test_workers_with_broken_app_exit_3(tmp_path: Path) -> None:
-    pytest.importorskip("spdyasgi.server")
     proc = subprocess.run(
         [
             sys.executable,

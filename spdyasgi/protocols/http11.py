@@ -58,10 +58,7 @@ class H11Protocol(BaseHTTPProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        self.conn = h11.Connection(
-            h11.SERVER,
-            max_incomplete_event_size=getattr(config, "max_header_size", 65536),
-        )
+        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.max_head_size)
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
@@ -71,6 +68,8 @@ class H11Protocol(BaseHTTPProtocol):
             pass
 
     def data_received(self, data: bytes) -> None:
+        if self.discarding:
+            return
         self._cancel_keep_alive()
         self.conn.receive_data(data)
         self._handle_events()
@@ -81,6 +80,9 @@ class H11Protocol(BaseHTTPProtocol):
             try:
                 event = conn.next_event()
             except h11.RemoteProtocolError as exc:
+                if exc.error_status_hint == 431:
+                    self._reject_head()
+                    return
                 logger.info("%s - invalid HTTP request: %s", self._peer(), exc)
                 self._reject(RESPONSE_400)
                 return
@@ -112,6 +114,13 @@ class H11Protocol(BaseHTTPProtocol):
 
     def _on_request(self, event: h11.Request) -> None:
         headers: Headers = list(event.headers)
+        # h11 enforces the limit only on a head still incomplete; one that arrived in a
+        # single read is measured here, so both parsers draw the line at the same size.
+        size = len(event.method) + len(event.target) + 12
+        size += sum(len(name) + len(value) + 4 for name, value in headers)
+        if size > self.max_head_size:
+            self._reject_head()
+            return
         if self._over_limit():
             logger.warning("Exceeded concurrency limit.")
             self._reject(RESPONSE_503)
@@ -120,7 +129,7 @@ class H11Protocol(BaseHTTPProtocol):
         if limit is not None:
             for name, value in headers:
                 if name == b"content-length" and int(value) > limit:
-                    self._reject(RESPONSE_413)
+                    self._reject(RESPONSE_413, linger=True)
                     return
         scope = http_scope(
             self.base_scope,
@@ -150,7 +159,7 @@ class H11Protocol(BaseHTTPProtocol):
             cycle.response_started = cycle.response_complete = True
             cycle.status = 413
             cycle.disconnect()
-            self._reject(RESPONSE_413)
+            self._reject(RESPONSE_413, linger=True)
         return True
 
     def _next_request(self) -> None:

@@ -20,6 +20,12 @@ logger = logging.getLogger("spdyasgi.error")
 
 # Request body buffered for an app that has not read it yet before we stop reading.
 HIGH_WATER = 64 * 1024
+# Largest request head (request line + headers) either parser buffers: the same
+# ``max_header_size`` that bounds a SPDY header block. Over it: 431 and close.
+DEFAULT_MAX_HEAD = 64 * 1024
+# After a 413/431 sent to a client that may still be sending: how long we keep reading
+# (and dropping) its bytes so that closing does not reset the connection under the answer.
+LINGER = 2.0
 _EXTENSIONS: dict[str, Any] = {"http.response.pathsend": {}}
 
 
@@ -32,6 +38,9 @@ def _simple_response(status: int, reason: bytes, body: bytes) -> bytes:
 
 RESPONSE_400 = _simple_response(400, b"Bad Request", b"Invalid HTTP request received.")
 RESPONSE_413 = _simple_response(413, b"Payload Too Large", b"Request body too large.")
+RESPONSE_431 = _simple_response(
+    431, b"Request Header Fields Too Large", b"Request header fields too large."
+)
 RESPONSE_503 = _simple_response(503, b"Service Unavailable", b"Service Unavailable")
 
 
@@ -57,6 +66,7 @@ class BaseHTTPProtocol(asyncio.Protocol):
         self.limit_request_body: int | None = getattr(config, "limit_request_body", None)
         self.timeout_keep_alive: float = config.timeout_keep_alive
         self.timeout_receive: float | None = getattr(config, "timeout_receive", None)
+        self.max_head_size: int = getattr(config, "max_header_size", DEFAULT_MAX_HEAD)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.flow: WriteFlow = WriteFlow(self.loop)
         self.cycle: HTTPCycle | None = None
@@ -66,6 +76,8 @@ class BaseHTTPProtocol(asyncio.Protocol):
         self.base_scope: dict[str, Any] = {}
         self._keep_alive_handle: asyncio.TimerHandle | None = None
         self._receive_handle: asyncio.TimerHandle | None = None
+        self._linger_handle: asyncio.TimerHandle | None = None
+        self.discarding = False  # answered and closing: incoming bytes are dropped
 
     # -- asyncio.Protocol -----------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -159,11 +171,36 @@ class BaseHTTPProtocol(asyncio.Protocol):
         state = self.server_state
         return len(state.connections) > limit or len(state.tasks) >= limit
 
-    def _reject(self, response: bytes) -> None:
-        """Answer without the app (400/413/503) and close the connection."""
-        if not self.transport.is_closing():
-            self.transport.write(response)
-            self.transport.close()
+    def _reject(self, response: bytes, linger: bool = False) -> None:
+        """Answer without the app (400/413/431/503) and close the connection.
+
+        ``linger``: the client is probably still sending (an oversized head or body).
+        Closing with its bytes unread would make the kernel reset the connection, and
+        the client could lose our answer; instead send FIN after the answer, drop what
+        still arrives (memory stays bounded) and close after ``LINGER`` seconds or as
+        soon as the client closes. TLS transports cannot half-close: they close at once.
+        """
+        transport = self.transport
+        if transport.is_closing():
+            return
+        transport.write(response)
+        if not linger or not transport.can_write_eof():
+            transport.close()
+            return
+        self.discarding = True
+        self._cancel_timers()
+        transport.write_eof()
+        self.resume_reading()
+        self._linger_handle = self.loop.call_later(LINGER, transport.close)
+
+    def _reject_head(self) -> None:
+        """The request head outgrew ``max_header_size``: 431, stop reading, close."""
+        logger.info(
+            "%s - request head larger than max_header_size (%d bytes): 431",
+            self._peer(),
+            self.max_head_size,
+        )
+        self._reject(RESPONSE_431, linger=True)
 
     def _run(self, cycle: HTTPCycle) -> None:
         self.server_state.total_requests += 1
@@ -209,6 +246,9 @@ class BaseHTTPProtocol(asyncio.Protocol):
     def _cancel_timers(self) -> None:
         self._cancel_keep_alive()
         self._cancel_receive_timer()
+        if self._linger_handle is not None:
+            self._linger_handle.cancel()
+            self._linger_handle = None
 
     def _peer(self) -> str:
         client = self.client

@@ -117,6 +117,9 @@ class HttpToolsProtocol(BaseHTTPProtocol):
         self._url = b""
         self._headers: Headers = []
         self._in_head = False
+        self._in_body = False
+        self._head_bytes = 0  # raw bytes read while a head is incomplete
+        self._head_size = 0  # size of the head parsed so far
         self._rejected = False
 
     def _disconnect_cycles(self) -> None:
@@ -125,7 +128,12 @@ class HttpToolsProtocol(BaseHTTPProtocol):
             cycle.disconnect()
 
     def data_received(self, data: bytes) -> None:
+        if self._rejected or self.discarding:
+            return  # answered and closing: parse (and buffer) nothing more
         self._cancel_keep_alive()
+        if not self._in_body:
+            # llhttp hands headers over only once complete: bound what it buffers.
+            self._head_bytes += len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -138,6 +146,10 @@ class HttpToolsProtocol(BaseHTTPProtocol):
             self._reject(RESPONSE_400)
             return
         if self._in_head:
+            if self._head_bytes > self.max_head_size:
+                self._rejected = True
+                self._reject_head()
+                return
             self._start_receive_timer()
 
     # -- parser callbacks -----------------------------------------------------------
@@ -145,17 +157,26 @@ class HttpToolsProtocol(BaseHTTPProtocol):
         self._in_head = True
         self._url = b""
         self._headers = []
+        self._head_size = 12  # method, version, spaces and CRLFs, roughly
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        self._head_size += len(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name.lower(), value))
+        self._head_size += len(name) + len(value) + 4
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._in_body = True
+        self._head_bytes = 0
         self._cancel_receive_timer()
         if self._rejected:
+            return
+        if self._head_size > self.max_head_size:  # a whole head in one read
+            self._rejected = True
+            self._reject_head()
             return
         parser = self.parser
         headers = self._headers
@@ -169,7 +190,7 @@ class HttpToolsProtocol(BaseHTTPProtocol):
         for name, value in headers:
             if name == b"content-length" and limit is not None and int(value) > limit:
                 self._rejected = True
-                self._reject(RESPONSE_413)
+                self._reject(RESPONSE_413, linger=True)
                 return
             if name == b"expect" and value.lower() == b"100-continue":
                 expect_100 = True
@@ -211,12 +232,13 @@ class HttpToolsProtocol(BaseHTTPProtocol):
                 cycle.response_started = cycle.response_complete = True
                 cycle.status = 413
                 cycle.disconnect()
-                self._reject(RESPONSE_413)
+                self._reject(RESPONSE_413, linger=True)
             return
         if len(cycle.body) > HIGH_WATER:
             self.pause_reading()
 
     def on_message_complete(self) -> None:
+        self._in_body = False
         cycle = self.parsing
         if cycle is not None:
             cycle.end_body()
