@@ -408,7 +408,10 @@ _NON_NEGATIVE = click.FloatRange(min=0)
     type=click.IntRange(min=1),
     default=65536,
     show_default=True,
-    help="Largest decompressed request header block (bytes).",
+    help=(
+        "Largest request head (bytes): a decompressed SPDY header block, or an "
+        "HTTP/1.1 request line with its headers (431 over it)."
+    ),
 )
 @click.option(
     "--max-header-count",
