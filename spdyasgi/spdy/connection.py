@@ -262,12 +262,25 @@ class Connection(FrameReceiver):
         return stream_id
 
     def reset_stream(self, stream_id: int, status: int = StreamStatus.CANCEL) -> None:
-        """RST_STREAM a live stream (a no-op for one that is already gone)."""
+        """RST_STREAM a live stream (a no-op for one that is already gone).
+
+        REFUSED_STREAM for a stream the peer opened counts against the rapid-reset budget
+        like a reset by the peer (it is work the peer made us do for nothing); when that
+        runs out, GOAWAY goes now and the next `receive_data` ends the session."""
         stream = self.streams.get(stream_id)
         if stream is None or self.terminated:
             return
         self._queue_rst(stream, status)
         self._forget(stream, ClosedStreams.RESET)
+        if (
+            status == StreamStatus.REFUSED_STREAM
+            and (stream_id % 2 == 1) != self.client_side
+            and not stream.reply_sent
+            and not self._abuse
+            and not self._reset_budget.spend()
+        ):
+            self._abuse = self._abuse_reason()
+            self.close_connection(SessionStatus.PROTOCOL_ERROR)
 
     def ping(self, ping_id: int | None = None) -> int:
         """Send a PING with an id of our parity; `PingAcknowledged` reports the echo."""
@@ -324,9 +337,9 @@ class Connection(FrameReceiver):
         if stream is not None and not stream.remote_closed:
             unacked = stream.unacked + size
             if unacked >= self.local_initial_window >> 1:
-                stream.recv_window += unacked
                 stream.unacked = 0
-                self._control_out.append(frames.window_update(self._wire, stream_id, unacked))
+                stream.recv_window = self._grant(stream_id, stream.recv_window, unacked,
+                                                 MAX_WINDOW)
             else:
                 stream.unacked = unacked
         self._credit_session(size)

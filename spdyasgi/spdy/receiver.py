@@ -122,8 +122,9 @@ class FrameReceiver(SessionState):
         events: list[Event | None] = []
         self._events = events
         self._batch_requests.clear()
-        self._batch_resets = 0
         try:
+            if self._abuse:  # found while the caller refused streams (`reset_stream`)
+                raise ProtocolError(self._abuse)
             pos = self._more_data(data) if self._data_left else 0
             if pos < len(data):
                 self._parse_input(data, pos)
@@ -137,12 +138,29 @@ class FrameReceiver(SessionState):
                 f"more than {self.limits.max_queued_control_frames} control frames queued "
                 "for a peer that does not read",
             )
-        if self._dropped:
-            self._dropped = False
-            return [event for event in events if event is not None]
+        dropped = self._batch_dropped
+        if dropped:
+            return self._without(events, dropped)
         return events  # type: ignore[return-value]  # no None when nothing was dropped
 
-    _dropped = False
+    def _without(self, events: list[Event | None], dropped: set[int]) -> list[Event]:
+        """This read's events less those of streams opened and reset within it: the
+        application never needs to see them. Their DATA is credited here, since nobody
+        will acknowledge it. One pass per read, so each such reset costs O(1)."""
+        self._batch_dropped = set()
+        kept: list[Event] = []
+        credit = 0
+        for event in events:
+            if event is None:
+                continue
+            if getattr(event, "stream_id", None) in dropped:
+                if isinstance(event, (DataReceived, DataViewed)):
+                    credit += len(event.data)
+                continue
+            kept.append(event)
+        if credit and not self.terminated:
+            self._credit_session(credit)
+        return kept
 
     def _parse_input(self, data: bytes | memoryview, pos: int) -> None:
         """Parse `data[pos:]` after whatever partial frame is buffered."""
@@ -230,7 +248,7 @@ class FrameReceiver(SessionState):
                         break
                     start = pos + 8
                     self._data_fin = bool(flags & _FIN)
-                    self._data_stream = self._admit_data(word, flags, length)
+                    self._data_stream = self._admit_data(word, flags, length, 0)
                     self._data_left = length - (end - start)
                     if end > start:
                         self._data_piece(buf[start:end] if borrowed  # type: ignore[arg-type]
@@ -314,7 +332,7 @@ class FrameReceiver(SessionState):
                                "client SYN_STREAM must not be unidirectional or associated")
             return
         if self._remote_open >= self.config.max_concurrent_streams:
-            self._count_reset()
+            self._count_wasted()
             self._stream_error(stream_id, StreamStatus.REFUSED_STREAM,
                                "over the concurrent stream limit")
             return
@@ -338,7 +356,7 @@ class FrameReceiver(SessionState):
                     self._reject(stream, problem)
                     return
                 head = request_head(headers)
-        self._batch_requests[stream_id] = len(self._events)
+        self._batch_requests.add(stream_id)
         self._events.append(RequestReceived(stream_id, headers, priority, end_stream, head))
 
     def _check_request(self, stream: Stream, headers: Headers) -> tuple[str, Headers]:
@@ -558,24 +576,13 @@ class FrameReceiver(SessionState):
         stream = self.streams.get(stream_id)
         if stream is None:
             return
-        counted = not stream.local_closed and (stream_id % 2 == 1) != self.client_side
+        # Cost the peer imposed: a stream it opened and reset before any reply of ours.
+        wasted = (not stream.reply_sent and not stream.local_closed
+                  and (stream_id % 2 == 1) != self.client_side)
         self._forget(stream, ClosedStreams.RESET)
-        index = self._batch_requests.pop(stream_id, None)
-        if index is not None:
-            # Opened and reset within one read: the application never needs to see it,
-            # nor anything else this read produced for it (its DATA is credited here,
-            # since nobody will acknowledge it).
-            events = self._events
-            dropped = 0
-            for i in range(index, len(events)):
-                event = events[i]
-                if event is not None and getattr(event, "stream_id", None) == stream_id:
-                    if isinstance(event, DataReceived):
-                        dropped += len(event.data)
-                    events[i] = None
-            self._dropped = True
-            if dropped:
-                self._credit_session(dropped)
+        if stream_id in self._batch_requests:
+            # Opened and reset within one read: hidden from the caller (see `_without`).
+            self._batch_dropped.add(stream_id)
         else:
             self._emit(StreamReset(stream_id, status, True))
         if stream.pushes:
@@ -586,17 +593,15 @@ class FrameReceiver(SessionState):
                     self._forget(push, ClosedStreams.RESET)
                     self._emit(StreamReset(push_id, StreamStatus.CANCEL, False,
                                            "associated stream was reset"))
-        if counted:
+        if wasted:
             # Counted last, so a stream dropped above stays dropped if this ends the session.
-            self._count_reset()
+            self._count_wasted()
 
-    def _count_reset(self) -> None:
-        self._batch_resets += 1
-        if (
-            not self._reset_budget.spend()
-            or self._batch_resets > 2 * self.config.max_concurrent_streams
-        ):
-            raise ProtocolError("too many streams reset or refused (rapid reset)")
+    def _count_wasted(self) -> None:
+        """One more stream the peer opened that ended before any reply (reset by the peer
+        or refused): sustained beyond the budget, it is abuse (see `Limits.reset_burst`)."""
+        if not self._reset_budget.spend():
+            raise ProtocolError(self._abuse_reason())
 
     def _on_window_update(self, payload: bytes) -> None:
         stream_id, delta = _unpack_u32x2(payload, 0)
@@ -685,7 +690,8 @@ class FrameReceiver(SessionState):
                                    "above the peer's GOAWAY last-good id"))
 
     def _on_data(self, stream_id: int, flags: int, data: bytes | memoryview) -> None:
-        stream = self._admit_data(stream_id, flags, len(data))
+        size = len(data)
+        stream = self._admit_data(stream_id, flags, size, size)
         if stream is not None:
             self._deliver(stream, data, bool(flags & _FIN))
 
@@ -695,9 +701,13 @@ class FrameReceiver(SessionState):
         if end_stream:
             self._end_of_request_body(stream)
 
-    def _admit_data(self, stream_id: int, flags: int, size: int) -> Stream | None:
+    def _admit_data(self, stream_id: int, flags: int, size: int, arrived: int) -> Stream | None:
         """Check and account a DATA frame of `size` bytes: the stream to deliver it to, or
-        None when it is dropped (its session credit returned, any error queued)."""
+        None when it is dropped (any error queued, the `arrived` bytes of it credited).
+
+        Every received byte is credited to the session window exactly once: a whole frame
+        here (`arrived == size`), a frame delivered in pieces piece by piece as they
+        arrive (`arrived == 0` here, then `_data_piece`)."""
         if stream_id == 0:
             raise ProtocolError("DATA on stream 0")
         if self._session_fc:
@@ -709,28 +719,28 @@ class FrameReceiver(SessionState):
         stream = self.streams.get(stream_id)
         end_stream = bool(flags & _FIN)
         if stream is None:
-            self._credit_session(size)
+            self._credit_session(arrived)
             self._frame_for_dead_stream(stream_id, "DATA")
             return None
         if stream.remote_closed:
-            self._credit_session(size)
+            self._credit_session(arrived)
             self._stream_error(stream_id, StreamStatus.STREAM_ALREADY_CLOSED,
                                f"DATA after FIN on stream {stream_id}", stream)
             return None
         if self.client_side and stream_id % 2 == 1 and not stream.reply_received:
-            self._credit_session(size)
+            self._credit_session(arrived)
             self._stream_error(stream_id, StreamStatus.PROTOCOL_ERROR,
                                "DATA before SYN_REPLY", stream)
             return None
         if size > stream.recv_window:
-            self._credit_session(size)
+            self._credit_session(arrived)
             self._stream_error(stream_id, StreamStatus.FLOW_CONTROL_ERROR,
                                f"DATA overran the stream window ({size} > {stream.recv_window})",
                                stream)
             return None
         stream.recv_window -= size
         if stream.rejected:
-            self._credit_session(size)
+            self._credit_session(arrived)
             stream.recv_window += size
             if end_stream:
                 self._remote_fin(stream)
@@ -740,7 +750,7 @@ class FrameReceiver(SessionState):
         stream.received += size
         expected = stream.content_length
         if expected is not None and stream.received > expected and not self.client_side:
-            self._credit_session(size)
+            self._credit_session(arrived)
             self._reject_after_delivery(
                 stream, f"body exceeds content-length {expected}"
             )

@@ -595,12 +595,13 @@ def test_settings_limits() -> None:
 def test_rapid_reset_with_clock() -> None:
     now = [0.0]
     h = ServerHarness(clock=lambda: now[0])
-    for i in range(1000):
-        now[0] += 0.1  # 10 per second: the sustained rate
+    rate = h.conn.limits.reset_rate
+    for i in range(3000):
+        now[0] += 1 / rate  # exactly the sustained rate: never runs dry
         h.request(2 * i + 1, fin=False)
         assert h.feed(h.f.rst(2 * i + 1, 5)) == [StreamReset(2 * i + 1, 5, True)]
     assert not h.conn.terminated
-    for i in range(1000, 1200):
+    for i in range(3000, 3000 + h.conn.limits.reset_burst + 2):  # no time passes
         h.request(2 * i + 1, fin=False)
         ev = h.feed(h.f.rst(2 * i + 1, 5))
         if ev and isinstance(ev[-1], ConnectionTerminated):
@@ -609,7 +610,7 @@ def test_rapid_reset_with_clock() -> None:
 
 
 def test_refused_streams_count_as_resets() -> None:
-    h = ServerHarness(max_concurrent_streams=1)
+    h = ServerHarness(max_concurrent_streams=1, limits=Limits(reset_burst=100))
     h.request(1, fin=False)
     for i in range(1, 101):
         assert h.feed(h.f.syn_stream(2 * i + 1)) == []
