@@ -90,51 +90,41 @@ class HeaderDecompressor:
         self.max_block_size = max_block_size
         self.max_header_count = max_header_count
 
-    def inflate(self, block: bytes) -> bytes | None:
-        """The whole decompressed block, or None when it exceeds `max_block_size`.
+    def inflate(self, block: bytes) -> bytes:
+        """The whole decompressed block, at most `max_block_size` bytes.
 
-        An oversized block is still inflated to its end (output discarded) so that the
-        shared context stays in step with the peer's.
+        zlib is never asked for more than one byte past the limit, so a block that would
+        inflate to megabytes (a header bomb) costs what its compressed bytes cost, not
+        what it expands to. Such a block leaves the session's shared context out of step
+        with the peer's (the rest of it was never inflated), so it is a `CompressionError`:
+        a session error, GOAWAY.
         """
         inflater = self._inflater
+        limit = self.max_block_size
         try:
             # A small first output buffer: zlib allocates all of it on every call, and
             # almost every header block fits.
-            raw = inflater.decompress(block, _FIRST_INFLATE)
-            if len(raw) == _FIRST_INFLATE or inflater.unconsumed_tail:
-                out = self._inflate_rest(raw)
-            else:
-                out = raw if len(raw) <= self.max_block_size else None
+            first = _FIRST_INFLATE if _FIRST_INFLATE <= limit else limit + 1
+            out = inflater.decompress(block, first)
+            if len(out) == first <= limit or inflater.unconsumed_tail and len(out) <= limit:
+                # The rest in one call, bounded by what is left of the limit (+1 to see
+                # whether the block goes past it).
+                out += inflater.decompress(inflater.unconsumed_tail, limit + 1 - len(out))
         except zlib.error as exc:
             raise CompressionError(f"header block does not inflate: {exc}") from None
+        if len(out) > limit:
+            raise CompressionError(
+                f"header block inflates to more than {limit} bytes (decompression stopped "
+                "there; the shared zlib context cannot continue)"
+            )
         if inflater.eof:
             # The peer ended its zlib stream (Z_FINISH): no later block can be decoded.
             raise CompressionError("the peer's header compression stream ended")
         return out
 
-    def _inflate_rest(self, head: bytes) -> bytes | None:
-        inflater = self._inflater
-        limit = self.max_block_size
-        pieces = [head]
-        size = len(head)
-        while True:
-            more = inflater.decompress(inflater.unconsumed_tail, 65536)
-            size += len(more)
-            if size <= limit:  # past it: inflate on only to stay in step with the peer
-                pieces.append(more)
-            if len(more) < 65536 and not inflater.unconsumed_tail:
-                break
-        return b"".join(pieces) if size <= limit else None
-
     def decode(self, block: bytes) -> Headers:
         """Inflate and parse one compressed block (raises HeaderBlockError on bad content)."""
-        raw = self.inflate(block)
-        if raw is None:
-            raise HeaderBlockError(
-                StreamStatus.FRAME_TOO_LARGE,
-                f"header block inflates to more than {self.max_block_size} bytes",
-            )
-        return parse_nv_block(raw, self.max_header_count)
+        return parse_nv_block(self.inflate(block), self.max_header_count)
 
 
 def parse_nv_block(raw: bytes, max_header_count: int = 128) -> Headers:

@@ -289,10 +289,11 @@ def test_edge_12_decompression_bomb() -> None:
     big = request_headers(extra=[(b"x-bomb", b"a" * 70000)])
     block = h.f.block(big)
     assert len(block) < 200
-    assert h.feed(h.f.syn_stream(1, block=block, fin=True)) == []
-    assert [(f.type, f.stream_id, f.status) for f in h.out()] == [(RST_STREAM, 1, 11)]
-    events = h.request(3, request_headers(b"/next"))
-    assert events == [RequestReceived(3, request_headers(b"/next"), 0, True)]
+    # Inflating stops at the limit, which leaves the shared zlib context unusable: the
+    # session ends (see test_header_bomb.py for the bound on the work done).
+    events = h.feed(h.f.syn_stream(1, block=block, fin=True))
+    assert_goaway(h, events, 1, 0)
+    assert "more than 65536 bytes" in events[-1].reason  # type: ignore[attr-defined]
 
 
 # ----------------------------------------------------------------------------- 13-18
