@@ -689,7 +689,7 @@ def test_wire_11_huge_nv_count(target: Server, connect: Callable[..., Wire]) -> 
 
 def test_wire_12_decompression_bomb(connect: Callable[..., Wire]) -> None:
     wire = connect()
-    sid, frame = wire.syn("/bomb", extra=[(b"x-bomb", b"a" * 70000)])
+    _, frame = wire.syn("/bomb", extra=[(b"x-bomb", b"a" * 70000)])
     assert len(frame) < 400, "a bomb is a small frame"
     # Inflating stops at the limit (issue 11): the shared zlib context is then unusable.
     expect_goaway(wire, PROTOCOL_ERROR)

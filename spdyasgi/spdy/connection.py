@@ -42,6 +42,7 @@ from .exceptions import (
     LocalProtocolError,
     StreamClosedError,
 )
+from .headers import NO_PSEUDO, PUSH_PSEUDO, RESPONSE_PSEUDO
 from .receiver import FrameReceiver
 from .session import ConnectionConfig
 from .stream import ClosedStreams, Stream
@@ -130,7 +131,7 @@ class Connection(FrameReceiver):
     ) -> None:
         """Server role: SYN_REPLY for a client stream (exactly once, before any DATA)."""
         stream = self._unreplied_stream(stream_id)
-        block = self._compressor.encode(headers)
+        block = self._compressor.encode(headers, RESPONSE_PSEUDO)
         stream.reply_sent = True
         self._out.append(frames.syn_reply(self._wire, stream_id, _FIN if end_stream else 0, block))
         if end_stream:
@@ -155,7 +156,7 @@ class Connection(FrameReceiver):
         """HEADERS on a stream: extra headers, or trailers when `end_stream`."""
         stream = self._writable_stream(stream_id)
         self._require_reply(stream)
-        block = self._compressor.encode(headers)
+        block = self._compressor.encode(headers, NO_PSEUDO)
         self._out.append(
             frames.headers_frame(self._wire, stream_id, _FIN if end_stream else 0, block)
         )
@@ -182,7 +183,7 @@ class Connection(FrameReceiver):
         ):  # an empty DATA (a bare FIN) goes even through a window driven below zero
             raise FlowControlBlocked(f"{size} bytes exceed the send window of stream {stream_id}")
         if reply_headers is not None:
-            block = self._compressor.encode(reply_headers)
+            block = self._compressor.encode(reply_headers, RESPONSE_PSEUDO)
             stream.reply_sent = True
             self._out.append(frames.syn_reply(self._wire, stream_id, 0, block))
         if size:
@@ -240,7 +241,7 @@ class Connection(FrameReceiver):
         prio = assoc.priority if priority is None else max(priority, assoc.priority)
         if not 0 <= prio <= 7:
             raise LocalProtocolError("priority must be 0..7")
-        block = self._compressor.encode(header_list)
+        block = self._compressor.encode(header_list, PUSH_PSEUDO)
         stream_id = self._next_local_id
         self._next_local_id += 2
         stream = Stream(stream_id, prio, self.remote_initial_window, self.local_initial_window)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from . import frames
 from .constants import (
+    DROPPED_REQUEST_HEADERS,
+    KEPT_REQUEST_HEADER,
     MAX_WINDOW,
     REQUIRED_PUSH_HEADERS,
     REQUIRED_REQUEST_PSEUDO_HEADERS,
@@ -63,9 +65,7 @@ _UNIDIRECTIONAL = 0x02
 _CONTROL_BIT = 0x80000000
 _STREAM_MASK = 0x7FFFFFFF
 _ALLOWED_REQUEST_PSEUDO = frozenset(REQUIRED_REQUEST_PSEUDO_HEADERS)
-_DROPPED_REQUEST_HEADERS = frozenset(
-    {b"host", b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding"}
-)
+_KEPT_NAME, _KEPT_VALUE = KEPT_REQUEST_HEADER
 _FIXED_LENGTH = {
     FrameType.RST_STREAM: 8,
     FrameType.PING: 4,
@@ -370,7 +370,9 @@ class FrameReceiver(SessionState):
                 found += 1
                 if name == b":path" and (not value or value[0] != 47) and value != b"*":
                     return f"invalid :path {value!r}", headers
-            elif name in _DROPPED_REQUEST_HEADERS:
+            elif name in DROPPED_REQUEST_HEADERS and not (
+                name == _KEPT_NAME and value == _KEPT_VALUE
+            ):
                 if cleaned is None:
                     cleaned = headers[:index]
                 continue

@@ -90,14 +90,14 @@ def test_sustained_rapid_reset_ends_the_session() -> None:
     """1,000 opened-and-reset streams a second: over within a few seconds."""
     h = Clocked()
     limits = h.conn.limits
-    for second in range(60):
+    seconds = 0
+    while not h.conn.terminated and seconds < 60:
         events = h.open_and_cancel(1000, spread=1.0)
-        if h.conn.terminated:
-            break
+        seconds += 1
     assert h.conn.terminated
     assert isinstance(events[-1], ConnectionTerminated) and "rapid reset" in events[-1].reason
     # The bucket lasts burst / (1000 - rate) seconds, no longer.
-    assert second <= limits.reset_burst / (1000 - limits.reset_rate) + 1
+    assert seconds <= limits.reset_burst / (1000 - limits.reset_rate) + 1
     assert _goaways(h) == [1]  # PROTOCOL_ERROR
 
 
@@ -115,11 +115,12 @@ def test_a_tight_loop_of_syn_and_rst_ends_the_session() -> None:
 
 def test_200_per_second_sustained_ends_the_session_eventually() -> None:
     h = Clocked()
-    for second in range(600):
+    seconds = 0
+    while not h.conn.terminated and seconds < 600:
         h.open_and_cancel(200, spread=1.0)
-        if h.conn.terminated:
-            break
-    assert h.conn.terminated and second >= 10
+        seconds += 1
+    # 200 a second against a refill of 100: the 2,000 spare last about 20 s.
+    assert h.conn.terminated and seconds > 10
 
 
 def test_resets_after_a_reply_cost_nothing() -> None:
@@ -143,15 +144,16 @@ def test_streams_the_server_refuses_count_and_other_resets_do_not() -> None:
         h.conn.reset_stream(sid, StreamStatus.INTERNAL_ERROR)
         sid += 2
     assert not h.conn.terminated and _goaways(h) == []
-    for i in range(11):  # refused by the server layer (its concurrency limit)
+    for refused in range(1, 12):  # refused by the server layer (its concurrency limit)
         events = h.request(sid, fin=True)
         assert isinstance(events[0], RequestReceived)
         h.conn.reset_stream(sid, StreamStatus.REFUSED_STREAM)
         sid += 2
-    frames = h.out()
-    assert [fr.status for fr in frames if fr.type == RST_STREAM][-1] == StreamStatus.REFUSED_STREAM
-    assert [fr.status for fr in frames if fr.type == GOAWAY] == [1]  # at once, on the 11th
-    assert i == 10
+        frames = h.out()
+        assert [fr.status for fr in frames if fr.type == RST_STREAM] == [
+            StreamStatus.REFUSED_STREAM]
+        # GOAWAY at once on the 11th.
+        assert [fr.status for fr in frames if fr.type == GOAWAY] == ([1] if refused == 11 else [])
     events = h.request(sid, fin=True)
     assert len(events) == 1 and isinstance(events[0], ConnectionTerminated)
     assert "rapid reset" in events[0].reason
