@@ -3,8 +3,9 @@
 TLS connections are decided by ALPN as soon as the handshake is done. Cleartext ones
 wait for their first bytes: a SPDY control frame starts with ``0x80`` (then the version,
 ``0x03``; a frame of another version goes to the SPDY session too, which answers it with
-GOAWAY as over TLS), an HTTP/1.x request line with an ASCII letter. After ``transport.set_protocol()`` the chosen protocol
-receives every later read directly, so sniffing costs nothing per request.
+GOAWAY as over TLS), an HTTP/1.x request line with an ASCII letter. After
+``transport.set_protocol()`` the chosen protocol receives every later read directly, so
+sniffing costs nothing per request.
 """
 
 from __future__ import annotations
