@@ -103,26 +103,32 @@ class HeaderDecompressor:
         """
         inflater = self._inflater
         limit = self.max_block_size
+        # A small first output buffer: zlib allocates all of it on every call, and almost
+        # every header block fits.
+        first = _FIRST_INFLATE if limit >= _FIRST_INFLATE else limit + 1
         try:
-            # A small first output buffer: zlib allocates all of it on every call, and
-            # almost every header block fits.
-            first = min(_FIRST_INFLATE, limit + 1)
             out = inflater.decompress(block, first)
-            if len(out) <= limit and (len(out) == first or inflater.unconsumed_tail):
-                # The rest in one call, bounded by what is left of the limit (+1 to see
-                # whether the block goes past it).
-                out += inflater.decompress(inflater.unconsumed_tail, limit + 1 - len(out))
+            if inflater.unconsumed_tail or len(out) == first:
+                out = self._inflate_rest(out, limit)
         except zlib.error as exc:
             raise CompressionError(f"header block does not inflate: {exc}") from None
-        if len(out) > limit:
-            raise CompressionError(
-                f"header block inflates to more than {limit} bytes (decompression stopped "
-                "there; the shared zlib context cannot continue)"
-            )
         if inflater.eof:
             # The peer ended its zlib stream (Z_FINISH): no later block can be decoded.
             raise CompressionError("the peer's header compression stream ended")
         return out
+
+    def _inflate_rest(self, head: bytes, limit: int) -> bytes:
+        """The rest of a block, in one call bounded by what is left of the limit (+1 byte,
+        to tell a block that ends exactly there from one that goes past it)."""
+        inflater = self._inflater
+        if len(head) <= limit:
+            head += inflater.decompress(inflater.unconsumed_tail, limit + 1 - len(head))
+        if len(head) > limit:
+            raise CompressionError(
+                f"header block inflates to more than {limit} bytes (decompression stopped "
+                "there; the shared zlib context cannot continue)"
+            )
+        return head
 
     def decode(self, block: bytes) -> Headers:
         """Inflate and parse one compressed block (raises HeaderBlockError on bad content)."""
@@ -267,6 +273,7 @@ def wire_names(*names: bytes) -> frozenset[bytes]:
 RESPONSE_PSEUDO = wire_names(b":status", b":version")
 PUSH_PSEUDO = wire_names(b":scheme", b":host", b":path", b":method", b":status", b":version")
 NO_PSEUDO: frozenset[bytes] = frozenset()
+_RESPONSE_BLOCKS = _ENCODED_BLOCKS[RESPONSE_PSEUDO] = {}
 
 
 def encode_nv_block(headers: Iterable[tuple[bytes, bytes]],
@@ -282,9 +289,12 @@ def encode_nv_block(headers: Iterable[tuple[bytes, bytes]],
     blocks, keyed by their header tuples."""
     if not isinstance(headers, (list, tuple)):
         headers = list(headers)  # the slow path may need a second pass
-    blocks = _ENCODED_BLOCKS.get(pseudo)
-    if blocks is None:
-        blocks = _ENCODED_BLOCKS[pseudo] = {}
+    if pseudo is RESPONSE_PSEUDO:  # the one per request
+        blocks = _RESPONSE_BLOCKS
+    else:
+        blocks = _ENCODED_BLOCKS.get(pseudo)  # type: ignore[assignment]
+        if blocks is None:
+            blocks = _ENCODED_BLOCKS[pseudo] = {}
     try:
         key: tuple[tuple[bytes, bytes], ...] | None = tuple(headers)
         block = blocks.get(key)  # type: ignore[arg-type]
