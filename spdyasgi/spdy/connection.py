@@ -2,8 +2,9 @@
 
 Theory of operation
 -------------------
-Three layers of one class: `session.SessionState` holds every field and the shared
-helpers, `receiver.FrameReceiver` handles what arrives, `Connection` adds the commands.
+Four layers of one class: `session.SessionState` holds every field and the shared
+helpers, `stream_input.StreamInput` checks request heads and admits request bodies,
+`receiver.FrameReceiver` parses what arrives, `Connection` adds the commands.
 
 `receive_data()` appends to an input buffer and parses whole frames from it with
 precompiled structs. Each frame is checked against the session's state and answered with the
