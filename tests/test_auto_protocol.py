@@ -122,7 +122,7 @@ async def test_spdy_control_frame(
 
 
 @pytest.mark.parametrize(
-    "first", [b"\x16\x03\x01\x00", b"PRI * HTTP/2.0\r\n", b"\x80\x02\x00\x01", b"\x00\x01"]
+    "first", [b"\x16\x03\x01\x00", b"PRI * HTTP/2.0\r\n", b"\x00\x01"]
 )
 async def test_refused(stub_spdy: type[StubSpdy], first: bytes) -> None:
     protocol, transport, _ = make()

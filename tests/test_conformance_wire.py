@@ -689,12 +689,10 @@ def test_wire_11_huge_nv_count(target: Server, connect: Callable[..., Wire]) -> 
 
 def test_wire_12_decompression_bomb(connect: Callable[..., Wire]) -> None:
     wire = connect()
-    sid, frame = wire.syn("/bomb", extra=[(b"x-bomb", b"a" * 70000)])
+    _, frame = wire.syn("/bomb", extra=[(b"x-bomb", b"a" * 70000)])
     assert len(frame) < 400, "a bomb is a small frame"
-    resp = wire.response(sid)
-    assert resp.rst is not None and resp.rst.status == FRAME_TOO_LARGE, resp.frames
-    resp = wire.get("/after-bomb", extra=[(b"x-bomb", b"a" * 100)])
-    assert (resp.status, resp.data) == (b"200", b"hello /after-bomb")
+    # Inflating stops at the limit (issue 11): the shared zlib context is then unusable.
+    expect_goaway(wire, PROTOCOL_ERROR)
 
 
 def test_wire_13_oversized_syn_stream(target: Server, connect: Callable[..., Wire]) -> None:

@@ -1,9 +1,11 @@
 """The protocol every listening socket starts with: pick HTTP/1.1 or SPDY, then step aside.
 
 TLS connections are decided by ALPN as soon as the handshake is done. Cleartext ones
-wait for their first bytes: a SPDY control frame starts with ``0x80 0x03``, an HTTP/1.x
-request line with an ASCII letter. After ``transport.set_protocol()`` the chosen protocol
-receives every later read directly, so sniffing costs nothing per request.
+wait for their first bytes: a SPDY control frame starts with ``0x80`` (then the version,
+``0x03``; a frame of another version goes to the SPDY session too, which answers it with
+GOAWAY as over TLS), an HTTP/1.x request line with an ASCII letter. After
+``transport.set_protocol()`` the chosen protocol receives every later read directly, so
+sniffing costs nothing per request.
 """
 
 from __future__ import annotations
@@ -76,11 +78,11 @@ class AutoProtocol(asyncio.Protocol):
             return
         first, second = buffer[0], buffer[1]
         if first == 0x80:
-            if second == 0x03:
-                name = getattr(self.config, "cleartext_spdy_version", "3.1")
-                self._switch(self._make_spdy(_CLEARTEXT_VERSIONS.get(name, Version.SPDY31)))
-            else:
-                self._refuse(f"SPDY version {second} is not supported")
+            # A SPDY control frame, of our version or not: the SPDY session answers one of
+            # another version as it does over TLS (GOAWAY PROTOCOL_ERROR, spec 2.1, 2.4.1),
+            # so a client learns why instead of seeing the connection merely close.
+            name = getattr(self.config, "cleartext_spdy_version", "3.1")
+            self._switch(self._make_spdy(_CLEARTEXT_VERSIONS.get(name, Version.SPDY31)))
         elif first == 0x16 and second == 0x03:
             self._refuse("TLS handshake on a cleartext port")
         elif _is_letter(first):

@@ -132,8 +132,9 @@ done:
  *
  * The common case of receiver._check_request + request_head.request_head in one pass:
  * the five request pseudo-headers each exactly once, nothing else starting with ':', a
- * :path that starts with '/' (or is '*'), none of the headers the engine drops (host,
- * connection, keep-alive, proxy-connection, transfer-encoding), at most one cookie header
+ * :path that starts with '/' (or is '*'), none of the headers the engine drops (the list
+ * constants.DROPPED_REQUEST_HEADERS hands over through configure(), save its one kept
+ * name/value pair, te: trailers), at most one cookie header
  * and at most one content-length of 1 to 18 digits (-1 when there is none). Anything
  * else returns None and the Python code decides, with its error messages; so this
  * decides nothing that code does not (tests/engine/test_fuzz.py compares the two). */
@@ -143,12 +144,66 @@ static int name_is(const char *name, Py_ssize_t len, const char *want, Py_ssize_
     return len == want_len && memcmp(name, want, (size_t)want_len) == 0;
 }
 
+/* The request headers the engine drops, set once by configure() from spdy/constants.py
+ * (the one list), and the name/value pair of them that is kept. Until configured,
+ * scan_request declines every request. */
+#define MAX_DROPPED 16
+#define MAX_DROPPED_NAME 32
+static char dropped_names[MAX_DROPPED][MAX_DROPPED_NAME];
+static Py_ssize_t dropped_lengths[MAX_DROPPED];
+static int dropped_count = -1;
+static char kept_name[MAX_DROPPED_NAME], kept_value[MAX_DROPPED_NAME];
+static Py_ssize_t kept_name_length, kept_value_length;
+
+static int copy_short(PyObject *obj, char *to, Py_ssize_t *length)
+{
+    if (!PyBytes_Check(obj) || PyBytes_GET_SIZE(obj) > MAX_DROPPED_NAME) {
+        PyErr_SetString(PyExc_ValueError, "configure() takes bytes of at most 32 bytes");
+        return -1;
+    }
+    *length = PyBytes_GET_SIZE(obj);
+    memcpy(to, PyBytes_AS_STRING(obj), (size_t)*length);
+    return 0;
+}
+
+static PyObject *configure(PyObject *module, PyObject *args)
+{
+    (void)module;
+    PyObject *names, *name, *value;
+    if (!PyArg_ParseTuple(args, "O!SS", &PyTuple_Type, &names, &name, &value))
+        return NULL;
+    Py_ssize_t count = PyTuple_GET_SIZE(names);
+    if (count > MAX_DROPPED) {
+        PyErr_SetString(PyExc_ValueError, "configure() takes at most 16 names");
+        return NULL;
+    }
+    dropped_count = -1;
+    for (Py_ssize_t i = 0; i < count; i++)
+        if (copy_short(PyTuple_GET_ITEM(names, i), dropped_names[i], &dropped_lengths[i]) < 0)
+            return NULL;
+    if (copy_short(name, kept_name, &kept_name_length) < 0
+        || copy_short(value, kept_value, &kept_value_length) < 0)
+        return NULL;
+    dropped_count = (int)count;
+    Py_RETURN_NONE;
+}
+
+static int is_dropped(const char *name, Py_ssize_t name_len, const char *value,
+                      Py_ssize_t value_len)
+{
+    for (int i = 0; i < dropped_count; i++)
+        if (name_is(name, name_len, dropped_names[i], dropped_lengths[i]))
+            return !(name_is(name, name_len, kept_name, kept_name_length)
+                     && name_is(value, value_len, kept_value, kept_value_length));
+    return 0;
+}
+
 #define NAME_IS(literal) name_is(name, name_len, literal, (Py_ssize_t)sizeof(literal) - 1)
 
 static PyObject *scan_request(PyObject *module, PyObject *headers)
 {
     (void)module;
-    if (!PyList_CheckExact(headers))
+    if (!PyList_CheckExact(headers) || dropped_count < 0)
         Py_RETURN_NONE;
     Py_ssize_t count = PyList_GET_SIZE(headers);
     /* Room for every header; trimmed at the end. Allocated before anything is looked at,
@@ -193,8 +248,7 @@ static PyObject *scan_request(PyObject *module, PyObject *headers)
                 goto decline;
             continue;
         }
-        if (NAME_IS("host") || NAME_IS("connection") || NAME_IS("keep-alive")
-            || NAME_IS("proxy-connection") || NAME_IS("transfer-encoding"))
+        if (is_dropped(name, name_len, value, value_len))
             goto decline;
         if (NAME_IS("content-length")) {
             if (content_length >= 0 || value_len < 1 || value_len > 18)
@@ -241,6 +295,9 @@ decline:
 }
 
 static PyMethodDef methods[] = {
+    {"configure", configure, METH_VARARGS,
+     "configure(dropped_names, kept_name, kept_value): the request headers the engine "
+     "drops, save the one kept pair (see spdy/constants.py)."},
     {"parse_plain", parse_plain, METH_VARARGS,
      "parse_plain(raw, max_count) -> list of (name, value) pairs, or None when the block "
      "is not plain (see headers.parse_nv_block)."},

@@ -2,8 +2,9 @@
 
 Theory of operation
 -------------------
-Three layers of one class: `session.SessionState` holds every field and the shared
-helpers, `receiver.FrameReceiver` handles what arrives, `Connection` adds the commands.
+Four layers of one class: `session.SessionState` holds every field and the shared
+helpers, `stream_input.StreamInput` checks request heads and admits request bodies,
+`receiver.FrameReceiver` parses what arrives, `Connection` adds the commands.
 
 `receive_data()` appends to an input buffer and parses whole frames from it with
 precompiled structs. Each frame is checked against the session's state and answered with the
@@ -42,6 +43,7 @@ from .exceptions import (
     LocalProtocolError,
     StreamClosedError,
 )
+from .headers import NO_PSEUDO, PUSH_PSEUDO, RESPONSE_PSEUDO
 from .receiver import FrameReceiver
 from .session import ConnectionConfig
 from .stream import ClosedStreams, Stream
@@ -130,7 +132,7 @@ class Connection(FrameReceiver):
     ) -> None:
         """Server role: SYN_REPLY for a client stream (exactly once, before any DATA)."""
         stream = self._unreplied_stream(stream_id)
-        block = self._compressor.encode(headers)
+        block = self._compressor.encode(headers, RESPONSE_PSEUDO)
         stream.reply_sent = True
         self._out.append(frames.syn_reply(self._wire, stream_id, _FIN if end_stream else 0, block))
         if end_stream:
@@ -155,7 +157,7 @@ class Connection(FrameReceiver):
         """HEADERS on a stream: extra headers, or trailers when `end_stream`."""
         stream = self._writable_stream(stream_id)
         self._require_reply(stream)
-        block = self._compressor.encode(headers)
+        block = self._compressor.encode(headers, NO_PSEUDO)
         self._out.append(
             frames.headers_frame(self._wire, stream_id, _FIN if end_stream else 0, block)
         )
@@ -182,7 +184,7 @@ class Connection(FrameReceiver):
         ):  # an empty DATA (a bare FIN) goes even through a window driven below zero
             raise FlowControlBlocked(f"{size} bytes exceed the send window of stream {stream_id}")
         if reply_headers is not None:
-            block = self._compressor.encode(reply_headers)
+            block = self._compressor.encode(reply_headers, RESPONSE_PSEUDO)
             stream.reply_sent = True
             self._out.append(frames.syn_reply(self._wire, stream_id, 0, block))
         if size:
@@ -240,7 +242,7 @@ class Connection(FrameReceiver):
         prio = assoc.priority if priority is None else max(priority, assoc.priority)
         if not 0 <= prio <= 7:
             raise LocalProtocolError("priority must be 0..7")
-        block = self._compressor.encode(header_list)
+        block = self._compressor.encode(header_list, PUSH_PSEUDO)
         stream_id = self._next_local_id
         self._next_local_id += 2
         stream = Stream(stream_id, prio, self.remote_initial_window, self.local_initial_window)
@@ -262,12 +264,25 @@ class Connection(FrameReceiver):
         return stream_id
 
     def reset_stream(self, stream_id: int, status: int = StreamStatus.CANCEL) -> None:
-        """RST_STREAM a live stream (a no-op for one that is already gone)."""
+        """RST_STREAM a live stream (a no-op for one that is already gone).
+
+        REFUSED_STREAM for a stream the peer opened counts against the rapid-reset budget
+        like a reset by the peer (it is work the peer made us do for nothing); when that
+        runs out, GOAWAY goes now and the next `receive_data` ends the session."""
         stream = self.streams.get(stream_id)
         if stream is None or self.terminated:
             return
         self._queue_rst(stream, status)
         self._forget(stream, ClosedStreams.RESET)
+        if (
+            status == StreamStatus.REFUSED_STREAM
+            and (stream_id % 2 == 1) != self.client_side
+            and not stream.reply_sent
+            and not self._abuse
+            and not self._reset_budget.spend()
+        ):
+            self._abuse = self._abuse_reason()
+            self.close_connection(SessionStatus.PROTOCOL_ERROR)
 
     def ping(self, ping_id: int | None = None) -> int:
         """Send a PING with an id of our parity; `PingAcknowledged` reports the echo."""
@@ -324,9 +339,9 @@ class Connection(FrameReceiver):
         if stream is not None and not stream.remote_closed:
             unacked = stream.unacked + size
             if unacked >= self.local_initial_window >> 1:
-                stream.recv_window += unacked
                 stream.unacked = 0
-                self._control_out.append(frames.window_update(self._wire, stream_id, unacked))
+                stream.recv_window = self._grant(stream_id, stream.recv_window, unacked,
+                                                 MAX_WINDOW)
             else:
                 stream.unacked = unacked
         self._credit_session(size)

@@ -126,9 +126,20 @@ FRAME_HEADER_SIZE = 8
 MAX_FRAME_LENGTH = 2**24 - 1
 MAX_PRIORITY = 7
 
-# Headers that mean nothing on a SPDY stream and must not be forwarded either way.
-HOP_BY_HOP_HEADERS = frozenset(
-    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
+# The one header policy (checklist §9; RFC 9113 8.2.2 for `upgrade` and `te`), used by
+# the engine's request check, the C fast path (`_nvfast.configure`), the response
+# encoder, and meant for the client's request builder too.
+#: Connection-specific headers: they describe one HTTP/1.x hop and mean nothing on a SPDY
+#: stream. Stripped from every header block we send (responses, trailers, pushes).
+CONNECTION_SPECIFIC_HEADERS = (
+    b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade", b"te",
 )
+HOP_BY_HOP_HEADERS = frozenset(CONNECTION_SPECIFIC_HEADERS)
+#: Request headers a client must not send: dropped before the application sees the
+#: request (the stream is served). `host` joins them: `:host` replaces it.
+DROPPED_REQUEST_HEADERS = frozenset((*CONNECTION_SPECIFIC_HEADERS, b"host"))
+#: The one exception: `te: trailers` (exactly that value) says the client accepts
+#: trailers, which is end to end; it reaches the application. Any other `te` is dropped.
+KEPT_REQUEST_HEADER = (b"te", b"trailers")
 REQUIRED_REQUEST_PSEUDO_HEADERS = (b":method", b":path", b":version", b":host", b":scheme")
 REQUIRED_PUSH_HEADERS = (b":scheme", b":host", b":path")

@@ -113,9 +113,9 @@ def goaway(version: int, last_good_stream_id: int, status: int) -> bytes:
 
 
 def window_update(version: int, stream_id: int, delta: int) -> bytes:
+    """WINDOW_UPDATE; a delta outside 1..2^31-1 is a bug of the caller, never masked."""
+    if not 0 < delta <= _STREAM_MASK or not 0 <= stream_id <= _STREAM_MASK:
+        raise ValueError(f"WINDOW_UPDATE delta {delta} for stream {stream_id} out of range")
     return control_frame(
-        version,
-        TYPE_WINDOW_UPDATE,
-        0,
-        UINT32X2.pack(stream_id & _STREAM_MASK, delta & _STREAM_MASK),
+        version, TYPE_WINDOW_UPDATE, 0, UINT32X2.pack(stream_id, delta)
     )

@@ -37,7 +37,9 @@ _ENCODED_PAIRS: dict[tuple[bytes, bytes], tuple[bytes, bytes]] = {}
 _PAIR_CACHE_SIZE = 4096
 _PAIR_CACHE_VALUE_LIMIT = 256
 #: Whole blocks too: a response head often repeats exactly (until the date changes).
-_ENCODED_BLOCKS: dict[tuple[tuple[bytes, bytes], ...], bytes] = {}
+#: One block cache per set of allowed pseudo-headers (a block valid in one frame may not
+#: be in another).
+_ENCODED_BLOCKS: dict[frozenset[bytes] | None, dict[tuple[tuple[bytes, bytes], ...], bytes]] = {}
 _BLOCK_CACHE_SIZE = 256
 _BLOCK_CACHE_BYTES = 1024
 
@@ -90,21 +92,24 @@ class HeaderDecompressor:
         self.max_block_size = max_block_size
         self.max_header_count = max_header_count
 
-    def inflate(self, block: bytes) -> bytes | None:
-        """The whole decompressed block, or None when it exceeds `max_block_size`.
+    def inflate(self, block: bytes) -> bytes:
+        """The whole decompressed block, at most `max_block_size` bytes.
 
-        An oversized block is still inflated to its end (output discarded) so that the
-        shared context stays in step with the peer's.
+        zlib is never asked for more than one byte past the limit, so a block that would
+        inflate to megabytes (a header bomb) costs what its compressed bytes cost, not
+        what it expands to. Such a block leaves the session's shared context out of step
+        with the peer's (the rest of it was never inflated), so it is a `CompressionError`:
+        a session error, GOAWAY.
         """
         inflater = self._inflater
+        limit = self.max_block_size
+        # A small first output buffer: zlib allocates all of it on every call, and almost
+        # every header block fits.
+        first = _FIRST_INFLATE if limit >= _FIRST_INFLATE else limit + 1
         try:
-            # A small first output buffer: zlib allocates all of it on every call, and
-            # almost every header block fits.
-            raw = inflater.decompress(block, _FIRST_INFLATE)
-            if len(raw) == _FIRST_INFLATE or inflater.unconsumed_tail:
-                out = self._inflate_rest(raw)
-            else:
-                out = raw if len(raw) <= self.max_block_size else None
+            out = inflater.decompress(block, first)
+            if inflater.unconsumed_tail or len(out) == first:
+                out = self._inflate_rest(out, limit)
         except zlib.error as exc:
             raise CompressionError(f"header block does not inflate: {exc}") from None
         if inflater.eof:
@@ -112,29 +117,22 @@ class HeaderDecompressor:
             raise CompressionError("the peer's header compression stream ended")
         return out
 
-    def _inflate_rest(self, head: bytes) -> bytes | None:
+    def _inflate_rest(self, head: bytes, limit: int) -> bytes:
+        """The rest of a block, in one call bounded by what is left of the limit (+1 byte,
+        to tell a block that ends exactly there from one that goes past it)."""
         inflater = self._inflater
-        limit = self.max_block_size
-        pieces = [head]
-        size = len(head)
-        while True:
-            more = inflater.decompress(inflater.unconsumed_tail, 65536)
-            size += len(more)
-            if size <= limit:  # past it: inflate on only to stay in step with the peer
-                pieces.append(more)
-            if len(more) < 65536 and not inflater.unconsumed_tail:
-                break
-        return b"".join(pieces) if size <= limit else None
+        if len(head) <= limit:
+            head += inflater.decompress(inflater.unconsumed_tail, limit + 1 - len(head))
+        if len(head) > limit:
+            raise CompressionError(
+                f"header block inflates to more than {limit} bytes (decompression stopped "
+                "there; the shared zlib context cannot continue)"
+            )
+        return head
 
     def decode(self, block: bytes) -> Headers:
         """Inflate and parse one compressed block (raises HeaderBlockError on bad content)."""
-        raw = self.inflate(block)
-        if raw is None:
-            raise HeaderBlockError(
-                StreamStatus.FRAME_TOO_LARGE,
-                f"header block inflates to more than {self.max_block_size} bytes",
-            )
-        return parse_nv_block(raw, self.max_header_count)
+        return parse_nv_block(self.inflate(block), self.max_header_count)
 
 
 def parse_nv_block(raw: bytes, max_header_count: int = 128) -> Headers:
@@ -236,7 +234,8 @@ def _parse_nv_block_py(raw: bytes, max_header_count: int = 128) -> Headers:
 
 
 def _encoded_name(raw_name: bytes) -> bytes:
-    """Length-prefixed lowercase name for the wire; b"" for hop-by-hop headers (dropped)."""
+    """Length-prefixed lowercase name for the wire; b"" for connection-specific headers
+    (dropped)."""
     name = raw_name.lower()
     if name in HOP_BY_HOP_HEADERS:
         encoded = b""
@@ -264,31 +263,61 @@ def _encoded_pair(raw_name: bytes, value: bytes) -> tuple[bytes, bytes]:
     return pair
 
 
-def encode_nv_block(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+def wire_names(*names: bytes) -> frozenset[bytes]:
+    """Names in the length-prefixed form the encoder works with (for `pseudo=`)."""
+    return frozenset(_UINT32.pack(len(name)) + name for name in names)
+
+
+#: Pseudo-headers each kind of frame we send may carry (`pseudo=` of `encode_nv_block`),
+#: each at most once; any other name starting with ':' is invalid there.
+RESPONSE_PSEUDO = wire_names(b":status", b":version")
+PUSH_PSEUDO = wire_names(b":scheme", b":host", b":path", b":method", b":status", b":version")
+NO_PSEUDO: frozenset[bytes] = frozenset()
+_RESPONSE_BLOCKS = _ENCODED_BLOCKS[RESPONSE_PSEUDO] = {}
+
+
+def encode_nv_block(headers: Iterable[tuple[bytes, bytes]],
+                    pseudo: frozenset[bytes] | None = None) -> bytes:
     """Serialise headers for the wire: lowercase names, repeated names NUL-joined (empty
-    values dropped), hop-by-hop headers removed. Raises LocalProtocolError on values that
-    cannot be represented (NUL, CR, LF) or empty names.
+    values dropped), connection-specific headers removed. Raises LocalProtocolError on
+    values that cannot be represented (NUL, CR, LF) or empty names, and, given `pseudo`
+    (a set from `wire_names`), on a pseudo-header outside it or repeated: an application
+    cannot add to or change the ones the server sets (None: not checked).
 
     Most response headers repeat from one response to the next (status, content-type,
     server, date), so checked and serialised pairs are cached, and so are whole small
     blocks, keyed by their header tuples."""
     if not isinstance(headers, (list, tuple)):
         headers = list(headers)  # the slow path may need a second pass
+    if pseudo is RESPONSE_PSEUDO:  # the one per request
+        blocks = _RESPONSE_BLOCKS
+    else:
+        blocks = _ENCODED_BLOCKS.get(pseudo)  # type: ignore[assignment]
+        if blocks is None:
+            blocks = _ENCODED_BLOCKS[pseudo] = {}
     try:
         key: tuple[tuple[bytes, bytes], ...] | None = tuple(headers)
-        block = _ENCODED_BLOCKS.get(key)  # type: ignore[arg-type]
+        block = blocks.get(key)  # type: ignore[arg-type]
     except TypeError:  # a [name, value] list: allowed by ASGI, not hashable
         key = block = None
     if block is not None:
         return block
-    block = _encode_pairs(headers)
+    block = _encode_pairs(headers, pseudo)
     if key is not None and len(block) <= _BLOCK_CACHE_BYTES:
-        _remember(_ENCODED_BLOCKS, key, block, _BLOCK_CACHE_SIZE)
+        _remember(blocks, key, block, _BLOCK_CACHE_SIZE)
     return block
 
 
-def _encode_pairs(headers: list[tuple[bytes, bytes]] | tuple[tuple[bytes, bytes], ...]
-                  ) -> bytes:
+def _bad_pseudo(name: bytes, repeated: bool) -> LocalProtocolError:
+    what = "repeated" if repeated else "not allowed here"
+    return LocalProtocolError(
+        f"pseudo-header {name[4:].decode()!r} {what}: those are set by the server, "
+        "not the application"
+    )
+
+
+def _encode_pairs(headers: list[tuple[bytes, bytes]] | tuple[tuple[bytes, bytes], ...],
+                  pseudo: frozenset[bytes] | None) -> bytes:
     cache = _ENCODED_PAIRS
     parts: list[bytes] = []
     seen: set[bytes] = set()
@@ -302,14 +331,17 @@ def _encode_pairs(headers: list[tuple[bytes, bytes]] | tuple[tuple[bytes, bytes]
         name, blob = hit
         if not name:
             continue
+        if name[4] == 58 and pseudo is not None and name not in pseudo:  # b":"
+            raise _bad_pseudo(name, False)
         if name in seen:
-            return _encode_merged(headers)
+            return _encode_merged(headers, pseudo)
         seen.add(name)
         parts.append(blob)
     return _UINT32.pack(len(seen)) + b"".join(parts)
 
 
-def _encode_merged(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+def _encode_merged(headers: Iterable[tuple[bytes, bytes]],
+                   pseudo: frozenset[bytes] | None) -> bytes:
     """The slow path of `encode_nv_block` for blocks that repeat a name."""
     merged: dict[bytes, list[bytes]] = {}
     for raw_name, value in headers:
@@ -322,7 +354,11 @@ def _encode_merged(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
             raise LocalProtocolError(f"header {raw_name!r} has NUL, CR or LF in its value")
         values = merged.get(encoded)
         if values is None:
+            if encoded[4] == 58 and pseudo is not None and encoded not in pseudo:
+                raise _bad_pseudo(encoded, False)
             merged[encoded] = [value]
+        elif encoded[4] == 58 and pseudo is not None:
+            raise _bad_pseudo(encoded, True)
         else:
             values.append(value)
     pack = _UINT32.pack
@@ -375,5 +411,6 @@ class HeaderCompressor:
                 _remember(replay, nv_block, out, _REPLAY_ENTRIES)
         return out
 
-    def encode(self, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
-        return self.compress(encode_nv_block(headers))
+    def encode(self, headers: Iterable[tuple[bytes, bytes]],
+               pseudo: frozenset[bytes] | None = None) -> bytes:
+        return self.compress(encode_nv_block(headers, pseudo))

@@ -19,9 +19,17 @@ class Limits:
     max_queued_control_frames: int = 1000
     #: Recently closed stream ids remembered to classify late frames.
     max_closed_streams: int = 1024
-    #: Streams the peer resets or gets refused: burst size and sustained rate per second.
-    reset_burst: int = 100
-    reset_rate: float = 10.0
+    #: Rapid reset (CVE-2023-44487): streams the peer opens that end before any reply of
+    #: ours (reset by the peer, refused over the stream limit by the engine, or refused
+    #: by the server with `reset_stream(..., REFUSED_STREAM)`) spend one token of a bucket
+    #: of `reset_burst` that refills at `reset_rate` per second (and by one for every
+    #: stream completed normally); an empty bucket ends the session with GOAWAY. Generous
+    #: on purpose: media players open and cancel bursts of Range requests (a burst of 200
+    #: a second for 10 s leaves 1,000 tokens spare), while a loop of SYN+RST runs it dry
+    #: within seconds. Each such stream costs O(1) and no app work beyond what the
+    #: concurrency limit allows, so the budget only has to stop sustained abuse.
+    reset_burst: int = 2000
+    reset_rate: float = 100.0
     #: SETTINGS frames: burst and per second; entries per frame.
     settings_burst: int = 10
     settings_rate: float = 10.0

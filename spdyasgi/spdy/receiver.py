@@ -12,7 +12,6 @@ from . import frames
 from .constants import (
     MAX_WINDOW,
     REQUIRED_PUSH_HEADERS,
-    REQUIRED_REQUEST_PSEUDO_HEADERS,
     TYPE_HEADERS,
     TYPE_PING,
     TYPE_RST_STREAM,
@@ -26,8 +25,6 @@ from .constants import (
     StreamStatus,
 )
 from .events import (
-    DataReceived,
-    DataViewed,
     Event,
     GoAwayReceived,
     HeadersReceived,
@@ -35,7 +32,6 @@ from .events import (
     PingReceived,
     PushReceived,
     RequestReceived,
-    RequestRejected,
     ResponseReceived,
     SettingsReceived,
     StreamReset,
@@ -50,8 +46,8 @@ from .headers import (
     Headers,
 )
 from .request_heads import request_head, scan_request
-from .session import SessionState
 from .stream import ClosedStreams, Stream
+from .stream_input import StreamInput
 
 _unpack_header = frames.FRAME_HEADER.unpack_from
 _unpack_u32 = frames.UINT32.unpack_from
@@ -62,10 +58,6 @@ _FIN = 0x01
 _UNIDIRECTIONAL = 0x02
 _CONTROL_BIT = 0x80000000
 _STREAM_MASK = 0x7FFFFFFF
-_ALLOWED_REQUEST_PSEUDO = frozenset(REQUIRED_REQUEST_PSEUDO_HEADERS)
-_DROPPED_REQUEST_HEADERS = frozenset(
-    {b"host", b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding"}
-)
 _FIXED_LENGTH = {
     FrameType.RST_STREAM: 8,
     FrameType.PING: 4,
@@ -101,13 +93,7 @@ def _payload(buf: bytes | bytearray | memoryview, start: int, end: int,
         return bytes(view[start:end])
 
 
-def _data_event(stream_id: int, data: bytes | memoryview, end_stream: bool) -> Event:
-    if isinstance(data, bytes):
-        return DataReceived(stream_id, data, end_stream)
-    return DataViewed(stream_id, data, end_stream)
-
-
-class FrameReceiver(SessionState):
+class FrameReceiver(StreamInput):
     """Turns received bytes into events (see the module docstring)."""
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> list[Event]:
@@ -122,8 +108,9 @@ class FrameReceiver(SessionState):
         events: list[Event | None] = []
         self._events = events
         self._batch_requests.clear()
-        self._batch_resets = 0
         try:
+            if self._abuse:  # found while the caller refused streams (`reset_stream`)
+                raise ProtocolError(self._abuse)
             pos = self._more_data(data) if self._data_left else 0
             if pos < len(data):
                 self._parse_input(data, pos)
@@ -137,12 +124,10 @@ class FrameReceiver(SessionState):
                 f"more than {self.limits.max_queued_control_frames} control frames queued "
                 "for a peer that does not read",
             )
-        if self._dropped:
-            self._dropped = False
-            return [event for event in events if event is not None]
+        dropped = self._batch_dropped
+        if dropped:
+            return self._without(events, dropped)
         return events  # type: ignore[return-value]  # no None when nothing was dropped
-
-    _dropped = False
 
     def _parse_input(self, data: bytes | memoryview, pos: int) -> None:
         """Parse `data[pos:]` after whatever partial frame is buffered."""
@@ -166,21 +151,6 @@ class FrameReceiver(SessionState):
                 del buf[:pos]
         elif pos < len(data):
             buf += memoryview(data)[pos:]
-
-    def _more_data(self, data: bytes | memoryview) -> int:
-        """Deliver the next piece of a large DATA payload; returns where the rest starts."""
-        take = min(self._data_left, len(data))
-        self._data_left -= take
-        self._data_piece(data if take == len(data) else data[:take])
-        return take
-
-    def _data_piece(self, piece: bytes | memoryview) -> None:
-        stream = self._data_stream
-        if stream is None or self.streams.get(stream.stream_id) is not stream:
-            # Dropped from the start, or reset on our side since the frame began.
-            self._credit_session(len(piece))
-            return
-        self._deliver(stream, piece, self._data_fin and not self._data_left)
 
     def _parse(self, buf: bytes | bytearray | memoryview, pos: int) -> int:
         end = len(buf)
@@ -230,7 +200,7 @@ class FrameReceiver(SessionState):
                         break
                     start = pos + 8
                     self._data_fin = bool(flags & _FIN)
-                    self._data_stream = self._admit_data(word, flags, length)
+                    self._data_stream = self._admit_data(word, flags, length, 0)
                     self._data_left = length - (end - start)
                     if end > start:
                         self._data_piece(buf[start:end] if borrowed  # type: ignore[arg-type]
@@ -241,16 +211,6 @@ class FrameReceiver(SessionState):
                 self._on_data(word, flags, buf[start:pos] if borrowed  # type: ignore[arg-type]
                               else _payload(buf, start, pos, in_place))
         return pos
-
-    def _max_inbound_data(self) -> int:
-        if self._session_fc:
-            return self.session_recv_window
-        return max(self.local_initial_window, self.config.initial_window_size)
-
-    def _oversized_data(self, stream_id: int, length: int) -> None:
-        raise ProtocolError(
-            f"DATA frame of {length} bytes on stream {stream_id} exceeds every receive window"
-        )
 
     def _on_control(self, frame_type: int, flags: int, payload: bytes) -> None:
         fixed = _FIXED_LENGTH.get(frame_type)  # type: ignore[call-overload]
@@ -314,7 +274,7 @@ class FrameReceiver(SessionState):
                                "client SYN_STREAM must not be unidirectional or associated")
             return
         if self._remote_open >= self.config.max_concurrent_streams:
-            self._count_reset()
+            self._count_wasted()
             self._stream_error(stream_id, StreamStatus.REFUSED_STREAM,
                                "over the concurrent stream limit")
             return
@@ -338,53 +298,8 @@ class FrameReceiver(SessionState):
                     self._reject(stream, problem)
                     return
                 head = request_head(headers)
-        self._batch_requests[stream_id] = len(self._events)
+        self._batch_requests.add(stream_id)
         self._events.append(RequestReceived(stream_id, headers, priority, end_stream, head))
-
-    def _check_request(self, stream: Stream, headers: Headers) -> tuple[str, Headers]:
-        """Return (problem, headers with client-forbidden headers dropped)."""
-        found = 0
-        cleaned: Headers | None = None
-        for index, (name, value) in enumerate(headers):
-            if name[0] == 58:  # b":"
-                if name not in _ALLOWED_REQUEST_PSEUDO:
-                    return f"unknown pseudo-header {name.decode()}", headers
-                found += 1
-                if name == b":path" and (not value or value[0] != 47) and value != b"*":
-                    return f"invalid :path {value!r}", headers
-            elif name in _DROPPED_REQUEST_HEADERS:
-                if cleaned is None:
-                    cleaned = headers[:index]
-                continue
-            elif name == b"content-length":
-                if not value.isdigit() or len(value) > 18 or stream.content_length is not None:
-                    return f"invalid content-length {value!r}", headers
-                stream.content_length = int(value)
-            if cleaned is not None:
-                cleaned.append((name, value))
-        if found != len(REQUIRED_REQUEST_PSEUDO_HEADERS):
-            names = {name for name, _ in headers}
-            missing = [n.decode() for n in REQUIRED_REQUEST_PSEUDO_HEADERS if n not in names]
-            return f"missing {', '.join(missing)}", headers
-        if stream.remote_closed and stream.content_length:
-            return "content-length disagrees with the body", headers
-        return "", headers if cleaned is None else cleaned
-
-    def _reject(self, stream: Stream, reason: str) -> None:
-        """Answer a malformed request with 400 (or RST once a reply went out)."""
-        stream_id = stream.stream_id
-        if stream.reply_sent:  # pragma: no cover - defensive: callers check first
-            self._stream_error(stream_id, StreamStatus.PROTOCOL_ERROR, reason, stream)
-            return
-        stream.rejected = True
-        block = self._compressor.encode(
-            [(b":status", b"400"), (b":version", b"HTTP/1.1"),
-             (b"content-length", b"0")]
-        )
-        stream.reply_sent = True
-        self._out.append(frames.syn_reply(self._wire, stream_id, _FIN, block))
-        self._local_fin(stream)
-        self._emit(RequestRejected(stream_id, 400, reason))
 
     def _on_push(
         self, stream_id: int, assoc_id: int, priority: int, flags: int, block: bytes
@@ -506,50 +421,6 @@ class FrameReceiver(SessionState):
         if end_stream:
             self._end_of_request_body(stream)
 
-    def _frame_for_dead_stream(self, stream_id: int, what: str) -> None:
-        """HEADERS or DATA for a stream we do not hold (credit was already handled)."""
-        if self.goaway_sent and stream_id > self.last_good_stream_id:
-            return
-        how = self._closed_streams.get(stream_id)
-        if how == ClosedStreams.RESET:
-            return
-        if how == ClosedStreams.FINISHED:
-            self._queue_control(
-                frames.rst_stream(self._wire, stream_id, StreamStatus.STREAM_ALREADY_CLOSED)
-            )
-            self._closed_streams.add(stream_id, ClosedStreams.RESET)
-            return
-        if stream_id == 0:  # pragma: no cover - defensive: DATA/HEADERS check it first
-            raise ProtocolError(f"{what} on stream 0")
-        self._queue_control(frames.rst_stream(self._wire, stream_id, StreamStatus.INVALID_STREAM))
-        self._closed_streams.add(stream_id, ClosedStreams.RESET)
-
-    def _empty_frame(self, stream: Stream) -> bool:
-        stream.empty_frames += 1
-        if stream.empty_frames > self.limits.max_empty_frames:
-            self._stream_error(stream.stream_id, StreamStatus.PROTOCOL_ERROR,
-                               "too many empty frames", stream)
-            return True
-        return False
-
-    def _end_of_request_body(self, stream: Stream) -> None:
-        expected = stream.content_length
-        if expected is not None and expected != stream.received and not self.client_side:
-            self._remote_fin(stream)
-            self._reject_after_delivery(
-                stream, f"content-length {expected} but {stream.received} body bytes"
-            )
-            return
-        self._remote_fin(stream)
-
-    def _reject_after_delivery(self, stream: Stream, reason: str) -> None:
-        if stream.stream_id not in self.streams:  # both sides already finished
-            return
-        if stream.reply_sent:
-            self._stream_error(stream.stream_id, StreamStatus.PROTOCOL_ERROR, reason, stream)
-        else:
-            self._reject(stream, reason)
-
     def _on_rst_stream(self, payload: bytes) -> None:
         stream_id, status = _unpack_u32x2(payload, 0)
         stream_id &= _STREAM_MASK
@@ -558,24 +429,13 @@ class FrameReceiver(SessionState):
         stream = self.streams.get(stream_id)
         if stream is None:
             return
-        counted = not stream.local_closed and (stream_id % 2 == 1) != self.client_side
+        # Cost the peer imposed: a stream it opened and reset before any reply of ours.
+        wasted = (not stream.reply_sent and not stream.local_closed
+                  and (stream_id % 2 == 1) != self.client_side)
         self._forget(stream, ClosedStreams.RESET)
-        index = self._batch_requests.pop(stream_id, None)
-        if index is not None:
-            # Opened and reset within one read: the application never needs to see it,
-            # nor anything else this read produced for it (its DATA is credited here,
-            # since nobody will acknowledge it).
-            events = self._events
-            dropped = 0
-            for i in range(index, len(events)):
-                event = events[i]
-                if event is not None and getattr(event, "stream_id", None) == stream_id:
-                    if isinstance(event, DataReceived):
-                        dropped += len(event.data)
-                    events[i] = None
-            self._dropped = True
-            if dropped:
-                self._credit_session(dropped)
+        if stream_id in self._batch_requests:
+            # Opened and reset within one read: hidden from the caller (see `_without`).
+            self._batch_dropped.add(stream_id)
         else:
             self._emit(StreamReset(stream_id, status, True))
         if stream.pushes:
@@ -586,17 +446,9 @@ class FrameReceiver(SessionState):
                     self._forget(push, ClosedStreams.RESET)
                     self._emit(StreamReset(push_id, StreamStatus.CANCEL, False,
                                            "associated stream was reset"))
-        if counted:
+        if wasted:
             # Counted last, so a stream dropped above stays dropped if this ends the session.
-            self._count_reset()
-
-    def _count_reset(self) -> None:
-        self._batch_resets += 1
-        if (
-            not self._reset_budget.spend()
-            or self._batch_resets > 2 * self.config.max_concurrent_streams
-        ):
-            raise ProtocolError("too many streams reset or refused (rapid reset)")
+            self._count_wasted()
 
     def _on_window_update(self, payload: bytes) -> None:
         stream_id, delta = _unpack_u32x2(payload, 0)
@@ -683,68 +535,3 @@ class FrameReceiver(SessionState):
             self._forget(stream, ClosedStreams.RESET)
             self._emit(StreamReset(stream_id, StreamStatus.REFUSED_STREAM, True,
                                    "above the peer's GOAWAY last-good id"))
-
-    def _on_data(self, stream_id: int, flags: int, data: bytes | memoryview) -> None:
-        stream = self._admit_data(stream_id, flags, len(data))
-        if stream is not None:
-            self._deliver(stream, data, bool(flags & _FIN))
-
-    def _deliver(self, stream: Stream, data: bytes | memoryview, end_stream: bool) -> None:
-        """A whole DATA payload or a piece of one, admitted by `_admit_data`."""
-        self._events.append(_data_event(stream.stream_id, data, end_stream))
-        if end_stream:
-            self._end_of_request_body(stream)
-
-    def _admit_data(self, stream_id: int, flags: int, size: int) -> Stream | None:
-        """Check and account a DATA frame of `size` bytes: the stream to deliver it to, or
-        None when it is dropped (its session credit returned, any error queued)."""
-        if stream_id == 0:
-            raise ProtocolError("DATA on stream 0")
-        if self._session_fc:
-            if size > self.session_recv_window:
-                raise ProtocolError(
-                    f"DATA overran the session window ({size} > {self.session_recv_window})"
-                )
-            self.session_recv_window -= size
-        stream = self.streams.get(stream_id)
-        end_stream = bool(flags & _FIN)
-        if stream is None:
-            self._credit_session(size)
-            self._frame_for_dead_stream(stream_id, "DATA")
-            return None
-        if stream.remote_closed:
-            self._credit_session(size)
-            self._stream_error(stream_id, StreamStatus.STREAM_ALREADY_CLOSED,
-                               f"DATA after FIN on stream {stream_id}", stream)
-            return None
-        if self.client_side and stream_id % 2 == 1 and not stream.reply_received:
-            self._credit_session(size)
-            self._stream_error(stream_id, StreamStatus.PROTOCOL_ERROR,
-                               "DATA before SYN_REPLY", stream)
-            return None
-        if size > stream.recv_window:
-            self._credit_session(size)
-            self._stream_error(stream_id, StreamStatus.FLOW_CONTROL_ERROR,
-                               f"DATA overran the stream window ({size} > {stream.recv_window})",
-                               stream)
-            return None
-        stream.recv_window -= size
-        if stream.rejected:
-            self._credit_session(size)
-            stream.recv_window += size
-            if end_stream:
-                self._remote_fin(stream)
-            return None
-        if not size and not end_stream and self._empty_frame(stream):
-            return None
-        stream.received += size
-        expected = stream.content_length
-        if expected is not None and stream.received > expected and not self.client_side:
-            self._credit_session(size)
-            self._reject_after_delivery(
-                stream, f"body exceeds content-length {expected}"
-            )
-            return None
-        return stream
-
-

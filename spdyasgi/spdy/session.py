@@ -21,6 +21,7 @@ from .events import (
     Event,
     StreamReset,
 )
+from .flow import window_increment
 from .headers import (
     HeaderCompressor,
     HeaderDecompressor,
@@ -91,9 +92,13 @@ class SessionState:
         self._out: list[bytes | memoryview] = []
         self._queued_control = 0
         self._events: list[Event | None] = []
-        self._batch_requests: dict[int, int] = {}
-        self._batch_resets = 0
+        # Requests opened in the current read, and those of them reset within it.
+        self._batch_requests: set[int] = set()
+        self._batch_dropped: set[int] = set()
+        # Streams the peer opened that ended before any reply (see `Limits.reset_burst`);
+        # `_abuse` holds the reason once the budget ran out in a command, for the next read.
         self._reset_budget = Budget(limits.reset_burst, limits.reset_rate, config.clock)
+        self._abuse = ""
         self._settings_budget = Budget(limits.settings_burst, limits.settings_rate, config.clock)
         # Stream ids.
         self._next_local_id = 1 if self.client_side else 2
@@ -162,15 +167,36 @@ class SessionState:
                     pass
 
     def _credit_session(self, size: int) -> None:
+        """`size` received bytes are done with (consumed or dropped): each byte is credited
+        exactly once, here, and the WINDOW_UPDATE goes out once half the window is due."""
         if not self._session_fc:
             return
         unacked = self._session_unacked + size
         if unacked >= self._session_target >> 1:
-            self.session_recv_window += unacked
             self._session_unacked = 0
-            self._control_out.append(frames.window_update(self._wire, 0, unacked))
+            self.session_recv_window = self._grant(
+                0, self.session_recv_window, unacked, self._session_target
+            )
         else:
             self._session_unacked = unacked
+
+    def _grant(self, stream_id: int, window: int, due: int, ceiling: int) -> int:
+        """The one window manager of the receive direction: queue a WINDOW_UPDATE for `due`
+        consumed bytes, never raising `window` past `ceiling` (<= 2^31-1), and return
+        the new window. Credit beyond the ceiling can only come from a bookkeeping slip;
+        it is dropped instead of letting the peer's view of the window grow without bound.
+        """
+        delta = window_increment(window, due, ceiling)
+        if delta:
+            self._control_out.append(frames.window_update(self._wire, stream_id, delta))
+        return window + delta
+
+    def _abuse_reason(self) -> str:
+        limits = self.limits
+        return (
+            f"rapid reset: more than {limits.reset_burst} streams opened and reset or refused "
+            f"before any reply, beyond {limits.reset_rate:g} per second sustained"
+        )
 
     def _terminate(self, status: int, reason: str) -> None:
         if self.terminated:  # pragma: no cover - defensive: callers check first

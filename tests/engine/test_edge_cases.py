@@ -289,10 +289,11 @@ def test_edge_12_decompression_bomb() -> None:
     big = request_headers(extra=[(b"x-bomb", b"a" * 70000)])
     block = h.f.block(big)
     assert len(block) < 200
-    assert h.feed(h.f.syn_stream(1, block=block, fin=True)) == []
-    assert [(f.type, f.stream_id, f.status) for f in h.out()] == [(RST_STREAM, 1, 11)]
-    events = h.request(3, request_headers(b"/next"))
-    assert events == [RequestReceived(3, request_headers(b"/next"), 0, True)]
+    # Inflating stops at the limit, which leaves the shared zlib context unusable: the
+    # session ends (see test_header_bomb.py for the bound on the work done).
+    events = h.feed(h.f.syn_stream(1, block=block, fin=True))
+    assert_goaway(h, events, 1, 0)
+    assert "more than 65536 bytes" in events[-1].reason  # type: ignore[attr-defined]
 
 
 # ----------------------------------------------------------------------------- 13-18
@@ -829,14 +830,15 @@ def test_edge_42_rapid_reset() -> None:
             terminated_at = i
             break
         assert events == []
-    assert terminated_at == 100  # the 101st reset exceeds the default burst of 100
+    # Without a clock nothing refills the budget: the reset after the burst ends it.
+    assert terminated_at == h.conn.limits.reset_burst
     assert invocations == 0
     assert h.conn.open_stream_count == 0
     assert len(h.conn._closed_streams) <= h.conn.limits.max_closed_streams
     frames = h.out()
     assert [(f.type, f.status) for f in frames][-1] == (GOAWAY, 1)
 
-    # All 10 000 pairs in one read: stopped by the per-read cap as well.
+    # All 10 000 pairs in one read: stopped by the same budget, the rest of the read unread.
     f = FrameFactory()
     h = ServerHarness()
     blob = b"".join(f.syn_stream(2 * i + 1) + f.rst(2 * i + 1, 5) for i in range(10_000))

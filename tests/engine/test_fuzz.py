@@ -337,7 +337,8 @@ _REQUEST_EXTRA = st.one_of(
         (b"content-length", b"0"), (b"content-length", b"12"), (b"content-length", b"x"),
         (b"content-length", b""), (b"content-length", b"1" * 19), (b"host", b"other"),
         (b"connection", b"close"), (b"keep-alive", b"5"), (b"transfer-encoding", b"chunked"),
-        (b"proxy-connection", b"x"), (b":method", b"POST"), (b":path", b"*"),
+        (b"proxy-connection", b"x"), (b"upgrade", b"h2c"), (b"te", b"trailers"),
+        (b"te", b"gzip"), (b"te", b"Trailers"), (b":method", b"POST"), (b":path", b"*"),
         (b":path", b"relative"), (b":path", b""), (b":status", b"200"), (b"accept", b"*/*"),
     ]),
     # Names as the NV parsers let them through: token characters, never empty nor ":".
