@@ -35,7 +35,6 @@ from spdyasgi.spdy import (
     PingAcknowledged,
     RequestReceived,
     RequestRejected,
-    SessionStatus,
     SettingsReceived,
     StreamReset,
     StreamStatus,
@@ -130,6 +129,11 @@ class SpdyProtocol(SessionTimers):
         self._client: tuple[str, int] | None = None
         self._peer = "-"
         self._high_water = max(65536, int(config.max_pending_output))
+        self._received_bytes = 0
+        self._receive_mark = 0
+        # Stream slots: client streams whose handler has not returned yet (see above).
+        self._handlers = 0
+        self._max_handlers = config.max_concurrent_streams
 
     # ------------------------------------------------------------- connection
 
@@ -184,14 +188,13 @@ class SpdyProtocol(SessionTimers):
     def data_received(self, data: bytes) -> None:
         if self._lingering:
             return  # after our GOAWAY: read and drop until the peer or the timer closes
+        self._received_bytes += len(data)
         try:
-            events = self.engine.receive_data(data)
-        except Exception:  # pragma: no cover - an engine bug must not kill the server
-            logger.exception("%s - internal error in the SPDY engine", self._peer)
-            self.engine.close_connection(SessionStatus.INTERNAL_ERROR)
-            self._flush()
-            self._close()
-            return
+            self._on_events(self.engine.receive_data(data))
+        except Exception:  # a protocol callback must not raise: end the session cleanly
+            self._internal_error("handling received frames")
+
+    def _on_events(self, events: list[Any]) -> None:
         for event in events:
             if isinstance(event, RequestReceived):
                 self._on_request(event)
@@ -222,17 +225,29 @@ class SpdyProtocol(SessionTimers):
             elif isinstance(event, GoAwayReceived):
                 logger.debug("%s - client sent GOAWAY (last good %d)", self._peer,
                              event.last_good_stream_id)
+                # No new streams will come: close (with our GOAWAY) once ours are done.
+                self._shutting_down = True
             elif isinstance(event, ConnectionTerminated):
                 logger.warning("%s - closing SPDY session: %s", self._peer, event.reason)
                 self._close_after_goaway()
                 return
         self._flush()
+        if self._shutting_down and not self.cycles:
+            self._close_when_done()
         self._arm_receive_timer()
 
     # --------------------------------------------------------------- requests
 
     def _on_request(self, event: RequestReceived) -> None:
         stream_id = event.stream_id
+        if self._handlers >= self._max_handlers:
+            # Every slot is held by a handler still running (perhaps of a stream the
+            # client already reset): refuse before any app code runs; the session lives on.
+            self.engine.reset_stream(stream_id, StreamStatus.REFUSED_STREAM)
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("%s - stream %d refused: %d handlers still running",
+                             self._peer, stream_id, self._handlers)
+            return
         state = self.server_state
         limit = self.config.limit_concurrency
         # Same rule as HTTP/1.1: too many connections, or as many app tasks as the limit.
@@ -254,6 +269,7 @@ class SpdyProtocol(SessionTimers):
         extensions["spdy"] = {"version": self._version_text, "stream_id": stream_id,
                               "priority": event.priority}
         cycle = StreamCycle(self, stream_id, scope, not event.end_stream)
+        self._handlers += 1  # given back in cycle_done, when the handler has returned
         self._start(cycle, event.priority)
 
     def _start(self, cycle: StreamCycle, priority: int) -> None:
@@ -310,6 +326,8 @@ class SpdyProtocol(SessionTimers):
         """The app task of `cycle` finished: log it and forget the stream's state."""
         stream_id = cycle.stream_id
         self.cycles.pop(stream_id, None)
+        if stream_id & 1:
+            self._handlers -= 1
         self.server_state.tasks.discard(cycle.task)
         outbound = self._sendq.get(stream_id)
         if outbound is not None and not outbound.chunks:
@@ -341,8 +359,8 @@ class SpdyProtocol(SessionTimers):
         if self.engine.has_output:
             self._schedule_flush()
         if not self.cycles:
-            if self._shutting_down and not self._sendq.ready_count:
-                self._close_when_drained()
+            if self._shutting_down:
+                self._close_when_done()
             else:
                 self._idle_since = self.loop.time()
 

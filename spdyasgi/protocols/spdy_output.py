@@ -65,9 +65,10 @@ class SessionOutput(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
-        if self._sendq.ready_count:
-            self._pump()
-        self._flush()
+        try:
+            self._flush()  # pumps what waits, then writes
+        except Exception:  # a protocol callback must not raise: end the session cleanly
+            self._internal_error("resuming writes")
 
     def _stream_gone(self, stream_id: int) -> None:
         """The stream ended for good: its handler sees the disconnect, its queue goes."""
@@ -171,9 +172,10 @@ class SessionOutput(asyncio.Protocol):
 
     def _pump(self) -> None:
         """Move queued body bytes into the engine while windows and the transport allow."""
-        if self._closed or self.transport is None:
-            return
         engine = self.engine
+        if self._closed or self.transport is None or engine.terminated:
+            self._sendq.close()  # nothing queued can be sent any more: release the senders
+            return
         transport = self.transport
         budget = self._high_water - transport.get_write_buffer_size()
         sendq = self._sendq
@@ -182,32 +184,32 @@ class SessionOutput(asyncio.Protocol):
             stream_id = outbound.cycle.stream_id
             try:
                 window = engine.local_flow_control_window(stream_id)
-            except StreamClosedError:
+                chunks = outbound.chunks
+                if chunks and window <= 0:
+                    sendq.stall(outbound)
+                    continue
+                frame = _LARGE_FRAME if not sendq.ready_count else _SMALL_FRAME
+                if chunks:
+                    head = chunks[0]
+                    size = min(len(head), window, frame, budget)
+                    if size == len(head):
+                        del chunks[0]
+                        data = head
+                    else:
+                        data = head[:size]
+                        chunks[0] = head[size:]
+                    last = not chunks
+                    engine.send_data(stream_id, data, end_stream=last and outbound.end)
+                    budget -= size
+                else:
+                    last = True
+                    if outbound.end:
+                        engine.send_data(stream_id, b"", end_stream=True)
+            except StreamClosedError:  # reset, finished or the session ended meanwhile
                 sendq.forget(stream_id)
                 outbound.cycle.disconnect()
                 outbound.release()
                 continue
-            chunks = outbound.chunks
-            if chunks and window <= 0:
-                sendq.stall(outbound)
-                continue
-            frame = _LARGE_FRAME if not sendq.ready_count else _SMALL_FRAME
-            if chunks:
-                head = chunks[0]
-                size = min(len(head), window, frame, budget)
-                if size == len(head):
-                    del chunks[0]
-                    data = head
-                else:
-                    data = head[:size]
-                    chunks[0] = head[size:]
-                last = not chunks
-                engine.send_data(stream_id, data, end_stream=last and outbound.end)
-                budget -= size
-            else:
-                last = True
-                if outbound.end:
-                    engine.send_data(stream_id, b"", end_stream=True)
             if last:
                 outbound.release()
                 if outbound.cycle.response_complete and stream_id not in self.cycles:
@@ -222,13 +224,16 @@ class SessionOutput(asyncio.Protocol):
             # The budget ran out but the socket took the bytes without pausing us, so no
             # resume_writing will come: look again on the next loop iteration.
             self._repump = self.loop.call_soon(self._pump_again)
-        if self._shutting_down and not self.cycles and not self._sendq.ready_count:
-            self._close_when_drained()
+        if self._shutting_down and not self.cycles:
+            self._close_when_done()
 
     def _pump_again(self) -> None:
         self._repump = None
         if self._sendq.ready_count and not self._write_paused:
-            self._pump()
+            try:
+                self._pump()
+            except Exception:  # a loop callback must not raise: end the session cleanly
+                self._internal_error("sending queued DATA")
 
     # ---------------------------------------------------------------- output
 
@@ -238,7 +243,10 @@ class SessionOutput(asyncio.Protocol):
 
     def _scheduled_flush(self) -> None:
         self._flush_handle = None  # running now: nothing left to cancel
-        self._flush()
+        try:
+            self._flush()
+        except Exception:  # a loop callback must not raise: end the session cleanly
+            self._internal_error("writing")
 
     def _flush(self, force: bool = False) -> None:
         handle = self._flush_handle
@@ -267,6 +275,7 @@ class SessionOutput(asyncio.Protocol):
         """
         for cycle in list(self.cycles.values()):
             cycle.disconnect()
+        self._sendq.close()  # queued DATA is never sent: nothing may reach the engine now
         self._flush(force=True)
         transport = self.transport
         if transport is None or transport.is_closing() or self._lingering:
@@ -276,6 +285,21 @@ class SessionOutput(asyncio.Protocol):
             transport.write_eof()
         self._linger_timer = self.loop.call_later(_LINGER_SECONDS, self._close)
 
+    def _internal_error(self, doing: str) -> None:
+        """A bug of ours surfaced in a callback: log it, GOAWAY INTERNAL_ERROR, close.
+
+        Never raises: it runs where an exception would reach the event loop and take the
+        transport down without the GOAWAY."""
+        logger.exception("%s - internal error while %s; closing the SPDY session",
+                         self._peer, doing)
+        try:
+            self.engine.close_connection(SessionStatus.INTERNAL_ERROR)
+            self._close_after_goaway()
+        except Exception:  # pragma: no cover - last resort
+            logger.exception("%s - could not close the SPDY session cleanly", self._peer)
+            if self.transport is not None:
+                self.transport.abort()
+
     def _close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
@@ -283,6 +307,13 @@ class SessionOutput(asyncio.Protocol):
     def _close_when_drained(self) -> None:
         self._flush(force=True)
         self._close()
+
+    def _close_when_done(self) -> None:
+        """Shutting down (ours or the client's GOAWAY) and no handler runs: once no body
+        waits to go out, say GOAWAY (if not said yet) and close."""
+        if not self._sendq.ready_count and not self._closed:
+            self.engine.close_connection(SessionStatus.OK)
+            self._close_when_drained()
 
     # ---------------------------------------------------------- server hooks
 
@@ -297,15 +328,29 @@ class SessionOutput(asyncio.Protocol):
         else:
             self._flush(force=True)
 
+    def abort_session(self, status: int) -> None:
+        """End a session the peer misbehaved on: GOAWAY(status), RST CANCEL for every
+        stream still open, then the lingering close (so the GOAWAY is not lost)."""
+        if self._closed:
+            return
+        self.engine.close_connection(status)
+        self._reset_all()
+        self._close_after_goaway()
+
+    def _reset_all(self) -> None:
+        """RST CANCEL the streams of running handlers, and of finished ones whose body
+        still waits to go out; nothing queued is sent after this."""
+        for stream_id in {*self.cycles, *self._sendq.queues}:
+            self.engine.reset_stream(stream_id, StreamStatus.CANCEL)
+            self._stream_gone(stream_id)
+        self._sendq.close()
+
     def force_close(self) -> None:
         """After the grace period: disconnect every cycle, RST CANCEL, close."""
         if self._closed:
             return
-        for stream_id, cycle in list(self.cycles.items()):
-            cycle.disconnect()
-            self.engine.reset_stream(stream_id, StreamStatus.CANCEL)
-            self._stream_gone(stream_id)
         self.engine.close_connection(SessionStatus.OK)
+        self._reset_all()
         self._flush(force=True)
         if self.transport is not None:
             self.transport.close()

@@ -119,6 +119,8 @@ class StreamCycle:
 
     async def run_asgi(self, app: Any) -> None:
         try:
+            if self.disconnected:
+                return  # reset before its task first ran: no app code for it at all
             result = await app(self.scope, self.receive, self.send)
         except ClientDisconnected:
             pass

@@ -1,4 +1,13 @@
-"""The timers of a SPDY session: idle, half-received frames, PING liveness."""
+"""The timers of a SPDY session: idle, half-received frames, PING liveness.
+
+Half-received frames (the receive timeout): while part of a frame is buffered, every
+`timeout_receive` seconds at least `receive_min_rate` bytes per second of that period
+must have arrived (500 B/s by default, Apache mod_reqtimeout's MinRate), else the session
+ends with GOAWAY PROTOCOL_ERROR. An upload that flows is never cut however its reads fall
+on frame boundaries; a peer that stalls mid-frame, or trickles bytes (slowloris) to keep
+a frame open, is closed after one period. The timer is re-armed once per period, never
+per read.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +30,8 @@ class SessionTimers(SessionOutput):
     _receive_timer: asyncio.TimerHandle | None
     _ping_timer: asyncio.TimerHandle | None
     _ping_deadline: asyncio.TimerHandle | None
+    _received_bytes: int
+    _receive_mark: int
 
     # --------------------------------------------------------------- timers
 
@@ -50,22 +61,30 @@ class SessionTimers(SessionOutput):
         self._close_when_drained()
 
     def _arm_receive_timer(self) -> None:
+        """After each read: time a partial frame from now, or stop timing."""
         partial = self.engine.has_partial_input
         timer = self._receive_timer
-        if partial and timer is None and self.config.timeout_receive:
-            self._receive_timer = self.loop.call_later(self.config.timeout_receive,
-                                                       self._on_receive_timeout)
-        elif not partial and timer is not None:
+        if partial:
+            if timer is None and self.config.timeout_receive:
+                self._receive_mark = self._received_bytes
+                self._receive_timer = self.loop.call_later(self.config.timeout_receive,
+                                                           self._on_receive_timeout)
+        elif timer is not None:
             timer.cancel()
             self._receive_timer = None
 
     def _on_receive_timeout(self) -> None:
         self._receive_timer = None
-        if self.engine.has_partial_input and not self._closed:
-            logger.info("%s - frame half-sent for over %ss; closing", self._peer,
-                        self.config.timeout_receive)
-            self.engine.close_connection(SessionStatus.PROTOCOL_ERROR)
-            self.force_close()
+        if not self.engine.has_partial_input or self._closed or self._lingering:
+            return
+        period = self.config.timeout_receive
+        arrived = self._received_bytes - self._receive_mark
+        if arrived >= getattr(self.config, "receive_min_rate", 500) * period:
+            self._arm_receive_timer()  # flowing: time the next period
+            return
+        logger.info("%s - frame half-sent: %d bytes in the last %ss; closing", self._peer,
+                    arrived, period)
+        self.abort_session(SessionStatus.PROTOCOL_ERROR)
 
     def _send_ping(self) -> None:
         self._ping_timer = None

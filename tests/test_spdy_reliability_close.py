@@ -1,0 +1,58 @@
+"""SPDY sessions that end: the GOAWAY always goes out and no protocol callback raises."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+
+from spdyasgi.spdy import SessionStatus
+from tests.spdyapps import app, pattern
+from tests.spdyraw import RawSession
+from tests.utils import run_server
+
+#: A SPDY/3 PING whose length field is wrong: a session error (GOAWAY PROTOCOL_ERROR).
+BAD_PING = bytes.fromhex("80030006000000080000000100000000")
+
+
+async def _read_until_closed(session: RawSession, timeout: float = 10.0) -> None:
+    try:
+        while await session.pump(timeout=timeout):
+            pass
+    except (ConnectionError, asyncio.TimeoutError):
+        pass
+
+
+@pytest.mark.parametrize("high_water", [64 * 1024, 4 << 20])
+async def test_session_error_with_queued_body_still_sends_goaway(
+        caplog: pytest.LogCaptureFixture, high_water: int) -> None:
+    """Regression: the close path left body bytes queued; the next flush called send_data
+    on the terminated engine and StreamClosedError escaped data_received ("Fatal error on
+    transport"), so the session closed without its GOAWAY."""
+    loop = asyncio.get_running_loop()
+    failures: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: failures.append(context))
+    caplog.set_level(logging.DEBUG)
+    try:
+        async with run_server(app, max_pending_output=high_water) as (_, port):
+            for _ in range(3):
+                session = await RawSession.connect(port, window=1 << 30,
+                                                   session_window=1 << 30)
+                # Two big downloads compete, so the scheduler always holds queued bytes.
+                ids = [session.request(f"/bytes?n={64 << 20}") for _ in range(2)]
+                while min(len(session.replies[sid].body) for sid in ids) < (1 << 20):
+                    await session.pump()
+                session.writer.write(BAD_PING)
+                await _read_until_closed(session)
+                assert session.goaway is not None, "the session closed without its GOAWAY"
+                assert session.goaway.status == SessionStatus.PROTOCOL_ERROR
+                for sid in ids:  # what arrived before the GOAWAY is intact
+                    body = bytes(session.replies[sid].body)
+                    assert body == (pattern(65536) * (len(body) // 65536 + 1))[:len(body)]
+                await session.close()
+    finally:
+        loop.set_exception_handler(None)
+    assert not failures, failures
+    assert not [r for r in caplog.records if "Fatal error" in r.getMessage()]
