@@ -449,10 +449,17 @@ class SpdyProtocol(SessionTimers):
 
     def send_trailers(self, cycle: StreamCycle, headers: list[tuple[bytes, bytes]]) -> None:
         try:
+            for name, _ in headers:
+                if name[:1] == b":":
+                    raise LocalProtocolError(f"pseudo-header {name!r} in trailers")
             self.engine.send_headers(cycle.stream_id, headers, end_stream=True)
         except StreamClosedError:
             cycle.disconnect()
             raise ClientDisconnected() from None
+        except LocalProtocolError as exc:
+            # The body went out already: the stream can only be reset, not left open.
+            self.reset(cycle, internal=True)
+            raise RuntimeError(f"invalid response trailers: {exc}") from None
         self._schedule_flush()
 
     def reset(self, cycle: StreamCycle, internal: bool = False) -> None:

@@ -231,7 +231,10 @@ class StreamCycle:
     def _response_start(self, message: Message) -> None:
         self.response_started = True
         self.status = status = int(message["status"])
-        self.response_headers = list(message.get("headers", ()))
+        headers = self.response_headers = list(message.get("headers", ()))
+        for name, _ in headers:
+            if name[:1] == b":":  # ours to set: an app's would merge into a second :status
+                raise RuntimeError(f"invalid response headers: pseudo-header {name!r}")
         self.trailers_expected = bool(message.get("trailers", False))
         # The reply itself waits for the first body message, so a one-shot response
         # leaves as SYN_REPLY(+FIN) in the same write as its DATA.
