@@ -189,52 +189,49 @@ class SpdyProtocol(SessionTimers):
         if self._lingering:
             return  # after our GOAWAY: read and drop until the peer or the timer closes
         self._received_bytes += len(data)
-        try:
-            self._on_events(self.engine.receive_data(data))
-        except Exception:  # a protocol callback must not raise: end the session cleanly
-            self._internal_error("handling received frames")
-
-    def _on_events(self, events: list[Any]) -> None:
-        for event in events:
-            if isinstance(event, RequestReceived):
-                self._on_request(event)
-            elif isinstance(event, DataReceived):
-                cycle = self.cycles.get(event.stream_id)
-                if cycle is not None:
-                    cycle.body_received(event.data, event.end_stream)
-                    self._check_body_limit(cycle)
-                else:
-                    self.engine.acknowledge_received_data(event.stream_id, len(event.data))
-            elif isinstance(event, WindowUpdated):
-                self._on_window(event.stream_id)
-            elif isinstance(event, StreamReset):
-                self._on_reset(event)
-            elif isinstance(event, HeadersReceived):
-                if event.end_stream:
+        try:  # free unless raised (3.11): no exception may leave a protocol callback
+            for event in self.engine.receive_data(data):
+                if isinstance(event, RequestReceived):
+                    self._on_request(event)
+                elif isinstance(event, DataReceived):
                     cycle = self.cycles.get(event.stream_id)
                     if cycle is not None:
-                        cycle.body_received(b"", True)
-            elif isinstance(event, RequestRejected):
-                self._on_rejected(event)
-            elif isinstance(event, SettingsReceived):
-                self._on_window(0)
-            elif isinstance(event, PingAcknowledged):
-                if self._ping_deadline is not None:
-                    self._ping_deadline.cancel()
-                    self._ping_deadline = None
-            elif isinstance(event, GoAwayReceived):
-                logger.debug("%s - client sent GOAWAY (last good %d)", self._peer,
-                             event.last_good_stream_id)
-                # No new streams will come: close (with our GOAWAY) once ours are done.
-                self._shutting_down = True
-            elif isinstance(event, ConnectionTerminated):
-                logger.warning("%s - closing SPDY session: %s", self._peer, event.reason)
-                self._close_after_goaway()
-                return
-        self._flush()
-        if self._shutting_down and not self.cycles:
-            self._close_when_done()
-        self._arm_receive_timer()
+                        cycle.body_received(event.data, event.end_stream)
+                        self._check_body_limit(cycle)
+                    else:
+                        self.engine.acknowledge_received_data(event.stream_id, len(event.data))
+                elif isinstance(event, WindowUpdated):
+                    self._on_window(event.stream_id)
+                elif isinstance(event, StreamReset):
+                    self._on_reset(event)
+                elif isinstance(event, HeadersReceived):
+                    if event.end_stream:
+                        cycle = self.cycles.get(event.stream_id)
+                        if cycle is not None:
+                            cycle.body_received(b"", True)
+                elif isinstance(event, RequestRejected):
+                    self._on_rejected(event)
+                elif isinstance(event, SettingsReceived):
+                    self._on_window(0)
+                elif isinstance(event, PingAcknowledged):
+                    if self._ping_deadline is not None:
+                        self._ping_deadline.cancel()
+                        self._ping_deadline = None
+                elif isinstance(event, GoAwayReceived):
+                    logger.debug("%s - client sent GOAWAY (last good %d)", self._peer,
+                                 event.last_good_stream_id)
+                    # No new streams will come: close (with our GOAWAY) once ours are done.
+                    self._shutting_down = True
+                elif isinstance(event, ConnectionTerminated):
+                    logger.warning("%s - closing SPDY session: %s", self._peer, event.reason)
+                    self._close_after_goaway()
+                    return
+            self._flush()
+            if self._shutting_down and not self.cycles:
+                self._close_when_done()
+            self._arm_receive_timer()
+        except Exception:
+            self._internal_error("handling received frames")
 
     # --------------------------------------------------------------- requests
 

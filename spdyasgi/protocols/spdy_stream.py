@@ -233,7 +233,7 @@ class StreamCycle:
         self.status = status = int(message["status"])
         headers = self.response_headers = list(message.get("headers", ()))
         for name, _ in headers:
-            if name[:1] == b":":  # ours to set: an app's would merge into a second :status
+            if name and name[0] == 58:  # ":" names are ours: a second :status would merge
                 raise RuntimeError(f"invalid response headers: pseudo-header {name!r}")
         self.trailers_expected = bool(message.get("trailers", False))
         # The reply itself waits for the first body message, so a one-shot response
