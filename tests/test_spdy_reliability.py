@@ -16,40 +16,9 @@ from typing import Any
 import pytest
 
 from spdyasgi.spdy import SessionStatus, StreamStatus
-from tests.spdyapps import app, pattern
+from tests.spdyapps import Holding, app, pattern
 from tests.spdyraw import RawSession, Reply, request_headers
 from tests.utils import run_server
-
-
-class Holding:
-    """An app whose `/hold` handlers ignore `http.disconnect` and wait for the test."""
-
-    def __init__(self, running_target: int) -> None:
-        self.running = 0
-        self.peak = 0
-        self.started = 0
-        self.ended = 0
-        self.target = running_target
-        self.reached = asyncio.Event()
-        self.release = asyncio.Event()
-        self.all_ended = asyncio.Event()
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["path"] != "/hold":
-            await app(scope, receive, send)
-            return
-        self.started += 1
-        self.running += 1
-        self.peak = max(self.peak, self.running)
-        if self.running >= self.target:
-            self.reached.set()
-        try:
-            await asyncio.wait_for(self.release.wait(), 30)  # bounded: never hangs a run
-        finally:
-            self.running -= 1
-            self.ended += 1
-            if self.ended == self.started:
-                self.all_ended.set()
 
 
 def _open(session: RawSession, path: str) -> int:
