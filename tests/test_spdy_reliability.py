@@ -238,3 +238,21 @@ async def test_app_pseudo_header_in_trailers_resets_the_stream(
         await session.close()
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 2  # one line per failed stream
+
+
+@pytest.mark.parametrize("high_water", [64 * 1024, 4 << 20])
+async def test_equal_priority_downloads_progress_together(high_water: int) -> None:
+    """Regression: a handler sending in a loop to a fast reader never suspended (direct
+    sends, transport never paused), so a second download on the session got almost
+    nothing until the first had finished."""
+    size = 32 << 20
+    async with run_server(app, max_pending_output=high_water) as (_, port):
+        session = await RawSession.connect(port, window=1 << 30, session_window=1 << 30)
+        first, second = (session.request(f"/bytes?n={size}") for _ in range(2))
+        while not session.replies[first].ended:
+            assert await session.pump()
+        assert len(session.replies[second].body) >= size // 2
+        replies = await session.wait(first, second, timeout=60)
+        chunk = pattern(65536) * (size // 65536)
+        assert all(bytes(reply.body) == chunk for reply in replies)
+        await session.close()

@@ -129,6 +129,7 @@ class SpdyProtocol(SessionTimers):
         self._client: tuple[str, int] | None = None
         self._peer = "-"
         self._high_water = max(65536, int(config.max_pending_output))
+        self.yield_due = False
         self._received_bytes = 0
         self._receive_mark = 0
         # Stream slots: client streams whose handler has not returned yet (see above).

@@ -59,6 +59,9 @@ class SessionOutput(asyncio.Protocol):
     _linger_timer: asyncio.TimerHandle | None
     _shutting_down: bool
     _high_water: int
+    #: Set when a body crossed `_FLUSH_THRESHOLD` and was written: the sending handler
+    #: yields once to the loop (see `StreamCycle._send_body`).
+    yield_due: bool
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -87,9 +90,13 @@ class SessionOutput(asyncio.Protocol):
         (pause_writing) before memory grows.
         """
         self._unflushed += size
-        if self._unflushed >= _FLUSH_THRESHOLD or (
-            end_stream and len(self.cycles) <= 1 and not self._write_paused
-        ):
+        if self._unflushed >= _FLUSH_THRESHOLD:
+            # A fast reader never pauses the transport, so a handler sending in a loop
+            # would never suspend: it yields once here, letting the session's other
+            # streams (and every other session) take their turn, 256 KiB at a time.
+            self.yield_due = True
+            self._flush()
+        elif end_stream and len(self.cycles) <= 1 and not self._write_paused:
             self._flush()
         else:
             self._schedule_flush()

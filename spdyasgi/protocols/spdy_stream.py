@@ -270,6 +270,9 @@ class StreamCycle:
             self.bytes_sent += len(body)
             if not protocol.send_body_now(self, body, fin):
                 return self._send_body_queued(body, fin, end)
+            if protocol.yield_due and not end:
+                protocol.yield_due = False
+                return asyncio.sleep(0)  # take turns with the other streams (see there)
         if end:
             self._complete()
         return None
