@@ -256,3 +256,16 @@ async def test_equal_priority_downloads_progress_together(high_water: int) -> No
         chunk = pattern(65536) * (size // 65536)
         assert all(bytes(reply.body) == chunk for reply in replies)
         await session.close()
+
+
+async def test_client_half_close_gets_its_answers_then_goaway() -> None:
+    """Regression: the client's FIN closed the session at once, losing the answers to the
+    streams in flight, and without a GOAWAY."""
+    async with run_server(app) as (_, port):
+        session = await RawSession.connect(port)
+        sid = session.request("/slow?t=0.2")
+        session.writer.write_eof()
+        await _read_until_closed(session)
+        reply = session.replies[sid]
+        assert reply.status == 200 and bytes(reply.body) == b"slow done"
+        assert session.goaway is not None and session.goaway.status == 0
