@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from spdyasgi.spdy import SessionStatus, StreamStatus
+from tests import spdyapps
 from tests.spdyapps import Holding, app, pattern
 from tests.spdyraw import RawSession, Reply, request_headers
 from tests.utils import run_server
@@ -258,14 +259,20 @@ async def test_equal_priority_downloads_progress_together(high_water: int) -> No
         await session.close()
 
 
-async def test_client_half_close_gets_its_answers_then_goaway() -> None:
-    """Regression: the client's FIN closed the session at once, losing the answers to the
-    streams in flight, and without a GOAWAY."""
+async def test_client_fin_gets_goaway_and_disconnects_the_handlers() -> None:
+    """The client's FIN ends the session with a GOAWAY (before: a bare close), and the
+    handlers still running get http.disconnect."""
+    spdyapps.observed.clear()
     async with run_server(app) as (_, port):
         session = await RawSession.connect(port)
-        sid = session.request("/slow?t=0.2")
+        sid = session.request("/wait-disconnect")
+        while not session.replies[sid].body:
+            await session.pump()
         session.writer.write_eof()
         await _read_until_closed(session)
-        reply = session.replies[sid]
-        assert reply.status == 200 and bytes(reply.body) == b"slow done"
         assert session.goaway is not None and session.goaway.status == 0
+        for _ in range(500):  # bounded wait for the handler to see the disconnect
+            if spdyapps.observed.get("disconnects") == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert spdyapps.observed["disconnects"] == 1

@@ -131,7 +131,6 @@ class SpdyProtocol(SessionTimers):
         self._peer = "-"
         self._high_water = max(65536, int(config.max_pending_output))
         self.yield_due = False
-        self._tls = False
         self._received_bytes = 0
         self._receive_mark = 0
         # Stream slots: client streams whose handler has not returned yet (see above).
@@ -146,8 +145,7 @@ class SpdyProtocol(SessionTimers):
         server, client = addresses(transport)
         self._client = client
         self._peer = f"{client[0]}:{client[1]}" if client else "-"
-        self._tls = transport.get_extra_info("sslcontext") is not None
-        scheme = "https" if self._tls else "http"
+        scheme = "https" if transport.get_extra_info("sslcontext") is not None else "http"
         self._base_scope = connection_scope(
             scheme=scheme,
             server=server,
@@ -187,21 +185,18 @@ class SpdyProtocol(SessionTimers):
             logger.debug("%s - SPDY session closed", self._peer)
 
     def eof_received(self) -> bool | None:
-        """The client half-closed: no new stream can come, so answer the streams in
-        flight, then GOAWAY and close (as after a client GOAWAY)."""
-        if self._lingering or self._closed:
-            return None  # our GOAWAY is out: the peer's FIN ends the linger early
-        try:
-            self._shutting_down = True
-            if self._tls or not self.cycles:
-                # TLS cannot stay half-open (asyncio closes it): GOAWAY on the way out.
+        """The client's FIN: over TCP a full close cannot be told from a half-close, and a
+        handler waiting for `http.disconnect` must get it, so the session ends here (with
+        GOAWAY, which a half-closed client still reads) and every handler is disconnected."""
+        if not self._lingering and not self._closed:
+            try:
                 self.engine.close_connection(SessionStatus.OK)
+                self._sendq.close()
                 self._flush(force=True)
-                return None
-        except Exception:  # a protocol callback must not raise
-            self._internal_error("handling the client's end of input")
-            return None
-        return True
+            except Exception:  # a protocol callback must not raise
+                logger.exception("%s - internal error at the client's end of input",
+                                 self._peer)
+        return None
 
     def data_received(self, data: bytes) -> None:
         if self._lingering:

@@ -356,8 +356,11 @@ class SessionOutput(asyncio.Protocol):
         """After the grace period: disconnect every cycle, RST CANCEL, close."""
         if self._closed:
             return
-        self.engine.close_connection(SessionStatus.OK)
-        self._reset_all()
-        self._flush(force=True)
+        try:
+            self.engine.close_connection(SessionStatus.OK)
+            self._reset_all()
+            self._flush(force=True)
+        except Exception:  # called from timers and the server: must not raise
+            logger.exception("%s - internal error while closing the SPDY session", self._peer)
         if self.transport is not None:
             self.transport.close()

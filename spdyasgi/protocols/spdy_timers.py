@@ -46,6 +46,12 @@ class SessionTimers(SessionOutput):
 
     def _on_idle(self) -> None:
         self._idle_timer = None
+        try:
+            self._check_idle()
+        except Exception:  # a loop callback must not raise: end the session cleanly
+            self._internal_error("checking the idle timeout")
+
+    def _check_idle(self) -> None:
         if self._closed:
             return
         if self.cycles:
@@ -75,6 +81,12 @@ class SessionTimers(SessionOutput):
 
     def _on_receive_timeout(self) -> None:
         self._receive_timer = None
+        try:
+            self._check_receive_progress()
+        except Exception:  # a loop callback must not raise: end the session cleanly
+            self._internal_error("checking the receive timeout")
+
+    def _check_receive_progress(self) -> None:
         if not self.engine.has_partial_input or self._closed or self._lingering:
             return
         period = self.config.timeout_receive
@@ -91,7 +103,11 @@ class SessionTimers(SessionOutput):
         if self._closed:
             return
         self.engine.ping()
-        self._flush()
+        try:
+            self._flush()
+        except Exception:  # a loop callback must not raise: end the session cleanly
+            self._internal_error("sending a PING")
+            return
         if self._ping_deadline is None:
             self._ping_deadline = self.loop.call_later(self.config.ping_timeout,
                                                        self._on_ping_timeout)
