@@ -10,7 +10,7 @@ import pytest
 
 from spdyasgi.spdy import SessionStatus
 from tests.spdyapps import app, pattern
-from tests.spdyraw import RawSession
+from tests.spdyraw import RawSession, Reply, request_headers
 from tests.utils import run_server
 
 #: A SPDY/3 PING whose length field is wrong: a session error (GOAWAY PROTOCOL_ERROR).
@@ -56,3 +56,36 @@ async def test_session_error_with_queued_body_still_sends_goaway(
         loop.set_exception_handler(None)
     assert not failures, failures
     assert not [r for r in caplog.records if "Fatal error" in r.getMessage()]
+
+
+async def test_receive_timeout_with_open_streams_logs_no_error(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A session ended mid-upload: the handlers' last acknowledgements and PINGs after
+    the GOAWAY must not reach a half-closed transport (no error, no write after EOF)."""
+    loop = asyncio.get_running_loop()
+    failures: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: failures.append(context))
+    caplog.set_level(logging.INFO)
+    try:
+        async with run_server(app, timeout_receive=0.3, ping_interval=0.1) as (_, port):
+            session = await RawSession.connect(port)
+            conn = session.conn
+            sids = [conn.send_request(request_headers("/echo", method=b"POST"),
+                                      end_stream=False) for _ in range(3)]
+            for sid in sids:
+                conn.send_data(sid, b"x" * 5000)
+            session.flush()
+            for sid in sids:
+                session.replies[sid] = Reply(sid)
+            while not all(session.replies[sid].body for sid in sids):
+                await session.pump()
+            session.writer.write(bytes.fromhex("0000000100"))  # half a DATA frame header
+            await _read_until_closed(session)
+            assert session.goaway is not None
+            assert session.goaway.status == SessionStatus.PROTOCOL_ERROR
+            await asyncio.sleep(0.5)  # the pings and flushes that would follow the GOAWAY
+    finally:
+        loop.set_exception_handler(None)
+    assert not failures, failures
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]

@@ -180,7 +180,7 @@ class SessionOutput(asyncio.Protocol):
     def _pump(self) -> None:
         """Move queued body bytes into the engine while windows and the transport allow."""
         engine = self.engine
-        if self._closed or self.transport is None or engine.terminated:
+        if self._closed or self.transport is None or engine.terminated or self._lingering:
             self._sendq.close()  # nothing queued can be sent any more: release the senders
             return
         transport = self.transport
@@ -262,8 +262,8 @@ class SessionOutput(asyncio.Protocol):
             self._flush_handle = None
         if self._sendq.ready_count and not self._write_paused:
             self._pump()
-        if self._closed or self.transport is None:
-            return
+        if self._closed or self.transport is None or self._lingering:
+            return  # lingering: half-closed after the GOAWAY, nothing more may be written
         engine = self.engine
         if engine.has_output and (force or not self._write_paused or engine.terminated):
             if self._unflushed >= _WRITELINES_FROM:

@@ -100,7 +100,7 @@ class SessionTimers(SessionOutput):
 
     def _send_ping(self) -> None:
         self._ping_timer = None
-        if self._closed:
+        if self._closed or self._lingering:
             return
         self.engine.ping()
         try:
