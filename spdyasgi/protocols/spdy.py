@@ -191,6 +191,8 @@ class SpdyProtocol(SessionTimers):
         if not self._lingering and not self._closed:
             try:
                 self.engine.close_connection(SessionStatus.OK)
+                for cycle in list(self.cycles.values()):
+                    cycle.disconnect()
                 self._sendq.close()
                 self._flush(force=True)
             except Exception:  # a protocol callback must not raise
