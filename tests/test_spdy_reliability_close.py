@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from typing import Any
 
 import pytest
@@ -25,9 +26,11 @@ async def _read_until_closed(session: RawSession, timeout: float = 10.0) -> None
         pass
 
 
-@pytest.mark.parametrize("high_water", [64 * 1024, 4 << 20])
+@pytest.mark.parametrize(("high_water", "tls"), [(64 * 1024, False), (4 << 20, False),
+                                                 (64 * 1024, True)])
 async def test_session_error_with_queued_body_still_sends_goaway(
-        caplog: pytest.LogCaptureFixture, high_water: int) -> None:
+        caplog: pytest.LogCaptureFixture, tls_files: tuple[str, str], high_water: int,
+        tls: bool) -> None:
     """Regression: the close path left body bytes queued; the next flush called send_data
     on the terminated engine and StreamClosedError escaped data_received ("Fatal error on
     transport"), so the session closed without its GOAWAY."""
@@ -36,9 +39,17 @@ async def test_session_error_with_queued_body_still_sends_goaway(
     loop.set_exception_handler(lambda _loop, context: failures.append(context))
     caplog.set_level(logging.DEBUG)
     try:
-        async with run_server(app, max_pending_output=high_water) as (_, port):
+        options: dict[str, Any] = {}
+        context = None
+        if tls:
+            options = {"ssl_certfile": tls_files[0], "ssl_keyfile": tls_files[1]}
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            context.set_alpn_protocols(["spdy/3.1"])
+        async with run_server(app, max_pending_output=high_water, **options) as (_, port):
             for _ in range(3):
-                session = await RawSession.connect(port, window=1 << 30,
+                session = await RawSession.connect(port, ssl_context=context, window=1 << 30,
                                                    session_window=1 << 30)
                 # Two big downloads compete, so the scheduler always holds queued bytes.
                 ids = [session.request(f"/bytes?n={64 << 20}") for _ in range(2)]
