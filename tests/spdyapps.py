@@ -53,6 +53,7 @@ async def app(scope: Message, receive: Any, send: Any) -> None:
         await serve_lifespan(receive, send)
         return
     path: str = scope["path"]
+    observed.setdefault("paths", []).append(path)
     if path == "/scope":
         info = {key: scope[key] for key in ("method", "path", "query_string", "http_version",
                                              "scheme", "root_path", "client", "server")}
@@ -158,3 +159,34 @@ async def app(scope: Message, receive: Any, send: Any) -> None:
         await read_body(receive)
         await start(send)
         await send({"type": "http.response.body", "body": b"hello " + path.encode()})
+
+
+class Holding:
+    """An app whose `/hold` handlers ignore `http.disconnect` and wait for the test."""
+
+    def __init__(self, running_target: int) -> None:
+        self.running = 0
+        self.peak = 0
+        self.started = 0
+        self.ended = 0
+        self.target = running_target
+        self.reached = asyncio.Event()
+        self.release = asyncio.Event()
+        self.all_ended = asyncio.Event()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["path"] != "/hold":
+            await app(scope, receive, send)
+            return
+        self.started += 1
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        if self.running >= self.target:
+            self.reached.set()
+        try:
+            await asyncio.wait_for(self.release.wait(), 30)  # bounded: never hangs a run
+        finally:
+            self.running -= 1
+            self.ended += 1
+            if self.ended == self.started:
+                self.all_ended.set()

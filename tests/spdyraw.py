@@ -70,12 +70,15 @@ class RawSession:
         self.goaway: GoAwayReceived | None = None
         self.closed = False
         self._pending_body: dict[int, memoryview] = {}
+        #: Every byte received when `connect(record=True)`, for checks the client engine
+        #: cannot make (it drops frames for streams it never knew without an event).
+        self.raw: bytearray | None = None
 
     @classmethod
     async def connect(cls, port: int, *, ssl_context: ssl.SSLContext | None = None,
                       version: Version = Version.SPDY31, window: int = 1 << 20,
                       session_window: int = 1 << 24, auto_ack: bool = True,
-                      **config: Any) -> RawSession:
+                      record: bool = False, **config: Any) -> RawSession:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection("127.0.0.1", port, ssl=ssl_context,
                                     server_hostname="localhost" if ssl_context else None),
@@ -86,6 +89,8 @@ class RawSession:
                                            session_window_size=session_window, **config))
         conn.initiate_connection()
         session = cls(reader, writer, conn, auto_ack)
+        if record:
+            session.raw = bytearray()
         session.flush()
         return session
 
@@ -131,7 +136,31 @@ class RawSession:
         self.feed(data)
         return True
 
+    def control_frames(self, frame_type: int) -> list[tuple[int, bytes]]:
+        """`(flags, payload)` of every control frame of `frame_type` received so far."""
+        assert self.raw is not None, "connect with record=True"
+        found = []
+        raw = bytes(self.raw)
+        pos = 0
+        while pos + 8 <= len(raw):
+            length = int.from_bytes(raw[pos + 5:pos + 8], "big")
+            end = pos + 8 + length
+            if end > len(raw):
+                break
+            if raw[pos] & 0x80 and int.from_bytes(raw[pos + 2:pos + 4], "big") == frame_type:
+                found.append((raw[pos + 4], raw[pos + 8:end]))
+            pos = end
+        return found
+
+    def rst_streams(self) -> dict[int, int]:
+        """Stream id -> status of every RST_STREAM received (raw, not through the engine)."""
+        return {int.from_bytes(payload[:4], "big") & 0x7FFFFFFF:
+                int.from_bytes(payload[4:8], "big")
+                for _, payload in self.control_frames(3)}
+
     def feed(self, data: bytes) -> list[Event]:
+        if self.raw is not None:
+            self.raw += data
         events = self.conn.receive_data(data)
         for event in events:
             self.events.append(event)

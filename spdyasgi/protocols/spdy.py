@@ -1,16 +1,14 @@
-"""The asyncio side of a SPDY session: transport, timers, write scheduling, backpressure.
+"""The asyncio side of a SPDY session: transport, requests, stream slots, app tasks.
 
 One `SpdyProtocol` per connection owns a sans-IO engine. Reads go straight into
-`engine.receive_data()`; events become `StreamCycle` calls. Writes are coalesced: every
-frame produced during one loop iteration leaves in a single `transport.write`.
+`engine.receive_data()`; events become `StreamCycle` calls. Sending and closing live in
+`spdy_output.SessionOutput`, the timers in `spdy_timers.SessionTimers`.
 
-Sending DATA: a body that fits the windows and finds no other stream waiting goes out at
-once. Otherwise it joins the scheduler, which cuts DATA into frames (16 KiB when several
-streams compete, larger when one is alone), serves the numerically lowest priority first
-and rotates round-robin within a priority, and parks streams whose window is exhausted
-until a WINDOW_UPDATE or SETTINGS reopens it. The transport's high-water mark
-(`max_pending_output`) bounds what one session buffers; while it is exceeded the
-scheduler stops and `send()` callers wait.
+Stream slots: a client stream holds one of the `max_concurrent_streams` slots we
+advertise until its app handler has returned, even after the client reset it (the
+engine forgets a reset stream at once, so its own count would let a peer that opens and
+resets streams run unboundedly many handlers). A SYN_STREAM that finds every slot taken
+is refused with RST_STREAM REFUSED_STREAM before any app code runs; the session lives on.
 """
 
 from __future__ import annotations
@@ -25,6 +23,7 @@ from spdyasgi.asgi.scope import addresses, connection_scope, http_scope
 from spdyasgi.exceptions import ClientDisconnected
 from spdyasgi.protocols.spdy_sendqueue import SendQueue
 from spdyasgi.protocols.spdy_stream import StreamCycle
+from spdyasgi.protocols.spdy_timers import SessionTimers
 from spdyasgi.spdy import (
     Connection,
     ConnectionConfig,
@@ -51,14 +50,6 @@ __all__ = ["SpdyProtocol"]
 
 logger = logging.getLogger("spdyasgi.error")
 
-_SMALL_FRAME = 16 * 1024
-_LARGE_FRAME = 128 * 1024
-#: A body chunk up to this size goes out as one DATA frame when no other stream waits:
-#: interleaving only matters under contention, and big frames save per-frame work.
-_MAX_DIRECT = 4 * 1024 * 1024
-_WRITELINES_FROM = 64 * 1024
-_FLUSH_THRESHOLD = 256 * 1024
-_LINGER_SECONDS = 2.0
 _VERSION_HEADER = (b":version", b"HTTP/1.1")
 _STATUS_CACHE = {code: str(code).encode() for code in range(100, 600)}
 _STATUS_200 = (b":status", b"200")
@@ -83,7 +74,7 @@ def _access_logger(config: Any) -> AccessLogger:
     return access
 
 
-class SpdyProtocol(asyncio.Protocol):
+class SpdyProtocol(SessionTimers):
     """A server-side SPDY/3 or SPDY/3.1 session serving one ASGI app."""
 
     def __init__(
@@ -139,6 +130,12 @@ class SpdyProtocol(asyncio.Protocol):
         self._client: tuple[str, int] | None = None
         self._peer = "-"
         self._high_water = max(65536, int(config.max_pending_output))
+        self.yield_due = False
+        self._received_bytes = 0
+        self._receive_mark = 0
+        # Stream slots: client streams whose handler has not returned yet (see above).
+        self._handlers = 0
+        self._max_handlers = config.max_concurrent_streams
 
     # ------------------------------------------------------------- connection
 
@@ -187,70 +184,82 @@ class SpdyProtocol(asyncio.Protocol):
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s - SPDY session closed", self._peer)
 
-    def pause_writing(self) -> None:
-        self._write_paused = True
-
-    def resume_writing(self) -> None:
-        self._write_paused = False
-        if self._sendq.ready_count:
-            self._pump()
-        self._flush()
-
     def eof_received(self) -> bool | None:
+        """The client's FIN: over TCP a full close cannot be told from a half-close, and a
+        handler waiting for `http.disconnect` must get it, so the session ends here (with
+        GOAWAY, which a half-closed client still reads) and every handler is disconnected."""
+        if not self._lingering and not self._closed:
+            try:
+                self.engine.close_connection(SessionStatus.OK)
+                for cycle in list(self.cycles.values()):
+                    cycle.disconnect()
+                self._sendq.close()
+                self._flush(force=True)
+            except Exception:  # a protocol callback must not raise
+                logger.exception("%s - internal error at the client's end of input",
+                                 self._peer)
         return None
 
     def data_received(self, data: bytes) -> None:
         if self._lingering:
             return  # after our GOAWAY: read and drop until the peer or the timer closes
-        try:
-            events = self.engine.receive_data(data)
-        except Exception:  # pragma: no cover - an engine bug must not kill the server
-            logger.exception("%s - internal error in the SPDY engine", self._peer)
-            self.engine.close_connection(SessionStatus.INTERNAL_ERROR)
-            self._flush()
-            self._close()
-            return
-        for event in events:
-            if isinstance(event, RequestReceived):
-                self._on_request(event)
-            elif isinstance(event, DataReceived):
-                cycle = self.cycles.get(event.stream_id)
-                if cycle is not None:
-                    cycle.body_received(event.data, event.end_stream)
-                    self._check_body_limit(cycle)
-                else:
-                    self.engine.acknowledge_received_data(event.stream_id, len(event.data))
-            elif isinstance(event, WindowUpdated):
-                self._on_window(event.stream_id)
-            elif isinstance(event, StreamReset):
-                self._on_reset(event)
-            elif isinstance(event, HeadersReceived):
-                if event.end_stream:
+        self._received_bytes += len(data)
+        try:  # free unless raised (3.11): no exception may leave a protocol callback
+            for event in self.engine.receive_data(data):
+                if isinstance(event, RequestReceived):
+                    self._on_request(event)
+                elif isinstance(event, DataReceived):
                     cycle = self.cycles.get(event.stream_id)
                     if cycle is not None:
-                        cycle.body_received(b"", True)
-            elif isinstance(event, RequestRejected):
-                self._on_rejected(event)
-            elif isinstance(event, SettingsReceived):
-                self._on_window(0)
-            elif isinstance(event, PingAcknowledged):
-                if self._ping_deadline is not None:
-                    self._ping_deadline.cancel()
-                    self._ping_deadline = None
-            elif isinstance(event, GoAwayReceived):
-                logger.debug("%s - client sent GOAWAY (last good %d)", self._peer,
-                             event.last_good_stream_id)
-            elif isinstance(event, ConnectionTerminated):
-                logger.warning("%s - closing SPDY session: %s", self._peer, event.reason)
-                self._close_after_goaway()
-                return
-        self._flush()
-        self._arm_receive_timer()
+                        cycle.body_received(event.data, event.end_stream)
+                        self._check_body_limit(cycle)
+                    else:
+                        self.engine.acknowledge_received_data(event.stream_id, len(event.data))
+                elif isinstance(event, WindowUpdated):
+                    self._on_window(event.stream_id)
+                elif isinstance(event, StreamReset):
+                    self._on_reset(event)
+                elif isinstance(event, HeadersReceived):
+                    if event.end_stream:
+                        cycle = self.cycles.get(event.stream_id)
+                        if cycle is not None:
+                            cycle.body_received(b"", True)
+                elif isinstance(event, RequestRejected):
+                    self._on_rejected(event)
+                elif isinstance(event, SettingsReceived):
+                    self._on_window(0)
+                elif isinstance(event, PingAcknowledged):
+                    if self._ping_deadline is not None:
+                        self._ping_deadline.cancel()
+                        self._ping_deadline = None
+                elif isinstance(event, GoAwayReceived):
+                    logger.debug("%s - client sent GOAWAY (last good %d)", self._peer,
+                                 event.last_good_stream_id)
+                    # No new streams will come: close (with our GOAWAY) once ours are done.
+                    self._shutting_down = True
+                elif isinstance(event, ConnectionTerminated):
+                    logger.warning("%s - closing SPDY session: %s", self._peer, event.reason)
+                    self._close_after_goaway()
+                    return
+            self._flush()
+            if self._shutting_down and not self.cycles:
+                self._close_when_done()
+            self._arm_receive_timer()
+        except Exception:
+            self._internal_error("handling received frames")
 
     # --------------------------------------------------------------- requests
 
     def _on_request(self, event: RequestReceived) -> None:
         stream_id = event.stream_id
+        if self._handlers >= self._max_handlers:
+            # Every slot is held by a handler still running (perhaps of a stream the
+            # client already reset): refuse before any app code runs; the session lives on.
+            self.engine.reset_stream(stream_id, StreamStatus.REFUSED_STREAM)
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("%s - stream %d refused: %d handlers still running",
+                             self._peer, stream_id, self._handlers)
+            return
         state = self.server_state
         limit = self.config.limit_concurrency
         # Same rule as HTTP/1.1: too many connections, or as many app tasks as the limit.
@@ -272,6 +281,7 @@ class SpdyProtocol(asyncio.Protocol):
         extensions["spdy"] = {"version": self._version_text, "stream_id": stream_id,
                               "priority": event.priority}
         cycle = StreamCycle(self, stream_id, scope, not event.end_stream)
+        self._handlers += 1  # given back in cycle_done, when the handler has returned
         self._start(cycle, event.priority)
 
     def _start(self, cycle: StreamCycle, priority: int) -> None:
@@ -324,16 +334,12 @@ class SpdyProtocol(asyncio.Protocol):
                     event.http_status, event.reason)
         self._stream_gone(event.stream_id)
 
-    def _stream_gone(self, stream_id: int) -> None:
-        cycle = self.cycles.get(stream_id)
-        if cycle is not None:
-            cycle.disconnect()
-        self._sendq.drop(stream_id)
-
     def cycle_done(self, cycle: StreamCycle) -> None:
         """The app task of `cycle` finished: log it and forget the stream's state."""
         stream_id = cycle.stream_id
         self.cycles.pop(stream_id, None)
+        if stream_id & 1:
+            self._handlers -= 1
         self.server_state.tasks.discard(cycle.task)
         outbound = self._sendq.get(stream_id)
         if outbound is not None and not outbound.chunks:
@@ -365,8 +371,8 @@ class SpdyProtocol(asyncio.Protocol):
         if self.engine.has_output:
             self._schedule_flush()
         if not self.cycles:
-            if self._shutting_down and not self._sendq.ready_count:
-                self._close_when_drained()
+            if self._shutting_down:
+                self._close_when_done()
             else:
                 self._idle_since = self.loop.time()
 
@@ -435,24 +441,6 @@ class SpdyProtocol(asyncio.Protocol):
         reply.extend(headers)
         reply.extend(self.server_state.default_headers)
         return reply
-
-    def _stream_output_done(self, end_stream: bool, size: int = 0) -> None:
-        """Write now when the last busy stream just finished, else batch the write.
-
-        Streams that finish in the same loop iteration share one write; the last one
-        (or a lone request) need not wait for another iteration to go out. `size` body
-        bytes were just queued: an app sending in a tight loop never yields, so past
-        `_FLUSH_THRESHOLD` they are written at once and the transport can push back
-        (pause_writing) before memory grows.
-        """
-        self._unflushed += size
-        if self._unflushed >= _FLUSH_THRESHOLD or (
-            end_stream and len(self.cycles) <= 1 and not self._write_paused
-        ):
-            self._flush()
-        else:
-            self._schedule_flush()
-
     def _start_push_response(self, cycle: StreamCycle, status: int,
                              headers: list[tuple[bytes, bytes]], end_stream: bool) -> None:
         if status != 200:
@@ -473,10 +461,17 @@ class SpdyProtocol(asyncio.Protocol):
 
     def send_trailers(self, cycle: StreamCycle, headers: list[tuple[bytes, bytes]]) -> None:
         try:
+            for name, _ in headers:
+                if name[:1] == b":":
+                    raise LocalProtocolError(f"pseudo-header {name!r} in trailers")
             self.engine.send_headers(cycle.stream_id, headers, end_stream=True)
         except StreamClosedError:
             cycle.disconnect()
             raise ClientDisconnected() from None
+        except LocalProtocolError as exc:
+            # The body went out already: the stream can only be reset, not left open.
+            self.reset(cycle, internal=True)
+            raise RuntimeError(f"invalid response trailers: {exc}") from None
         self._schedule_flush()
 
     def reset(self, cycle: StreamCycle, internal: bool = False) -> None:
@@ -518,282 +513,3 @@ class SpdyProtocol(asyncio.Protocol):
         push_cycle = StreamCycle(self, push_id, push_scope, False, push_path=path)
         self._start(push_cycle, self.engine.streams[push_id].priority)
         self._schedule_flush()
-
-    # ------------------------------------------------------------- DATA out
-
-    def send_body_nowait(self, cycle: StreamCycle, body: bytes, end_stream: bool) -> None:
-        """Queue body bytes without waiting (used for error replies)."""
-        if cycle.disconnected or self._closed:
-            return
-        outbound = self._sendq.for_cycle(cycle)
-        if body:
-            outbound.chunks.append(memoryview(body))
-        outbound.end = end_stream
-        self._sendq.schedule(outbound)
-        self._schedule_flush()
-
-    async def send_body(self, cycle: StreamCycle, body: bytes, end_stream: bool) -> None:
-        if not self.send_body_now(cycle, body, end_stream):
-            await self.send_body_queued(cycle, body, end_stream)
-
-    def send_body_now(self, cycle: StreamCycle, body: bytes, end_stream: bool) -> bool:
-        """Send `body` at once if nothing stands in the way (no queue, window open, socket
-        writable); False when it must be queued with `send_body_queued`. The common case
-        thus costs no coroutine of its own."""
-        stream_id = cycle.stream_id
-        if cycle.disconnected or self._closed:
-            raise ClientDisconnected()
-        size = len(body)
-        if self._can_send_now(stream_id, size):
-            engine = self.engine
-            try:
-                window = engine.local_flow_control_window(stream_id)
-                if size <= window or not size:
-                    engine.send_data(stream_id, body, end_stream=end_stream)
-                    self._stream_output_done(end_stream, size)
-                    return True
-            except StreamClosedError:
-                cycle.disconnect()
-                raise ClientDisconnected() from None
-        return False
-
-    def _can_send_now(self, stream_id: int, size: int) -> bool:
-        """Nothing stands before `size` new body bytes of the stream but its windows: no
-        bytes of its own or of other streams waiting, the transport writable, and a size
-        that goes in one piece."""
-        outbound = self._sendq.get(stream_id)
-        return (
-            (outbound is None or not outbound.chunks)
-            and not self._sendq.ready_count
-            and not self._write_paused
-            and size <= _MAX_DIRECT
-        )
-
-    async def send_body_queued(self, cycle: StreamCycle, body: bytes, end_stream: bool) -> None:
-        """Queue `body` behind what waits (priorities, windows, socket) and wait for it."""
-        if cycle.disconnected or self._closed:
-            raise ClientDisconnected()
-        stream_id = cycle.stream_id
-        outbound = self._sendq.get(stream_id)
-        size = len(body)
-        if outbound is None:
-            outbound = self._sendq.for_cycle(cycle)
-        if size:
-            outbound.chunks.append(memoryview(body))
-        outbound.end = end_stream
-        waiter = outbound.waiter = self.loop.create_future()
-        self._sendq.schedule(outbound)
-        self._pump()
-        if not waiter.done():
-            await waiter
-        if cycle.disconnected:
-            raise ClientDisconnected()
-
-    def _on_window(self, stream_id: int) -> None:
-        # No pump here: the caller flushes once every event of the read is applied, so
-        # streams unblocked together are served in priority order.
-        if self._sendq.unstall(stream_id):
-            self._schedule_flush()
-
-    def _pump(self) -> None:
-        """Move queued body bytes into the engine while windows and the transport allow."""
-        if self._closed or self.transport is None:
-            return
-        engine = self.engine
-        transport = self.transport
-        budget = self._high_water - transport.get_write_buffer_size()
-        sendq = self._sendq
-        while budget > 0 and sendq.ready_count and not self._write_paused:
-            outbound = sendq.pop_ready()
-            stream_id = outbound.cycle.stream_id
-            try:
-                window = engine.local_flow_control_window(stream_id)
-            except StreamClosedError:
-                sendq.forget(stream_id)
-                outbound.cycle.disconnect()
-                outbound.release()
-                continue
-            chunks = outbound.chunks
-            if chunks and window <= 0:
-                sendq.stall(outbound)
-                continue
-            frame = _LARGE_FRAME if not sendq.ready_count else _SMALL_FRAME
-            if chunks:
-                head = chunks[0]
-                size = min(len(head), window, frame, budget)
-                if size == len(head):
-                    del chunks[0]
-                    data = head
-                else:
-                    data = head[:size]
-                    chunks[0] = head[size:]
-                last = not chunks
-                engine.send_data(stream_id, data, end_stream=last and outbound.end)
-                budget -= size
-            else:
-                last = True
-                if outbound.end:
-                    engine.send_data(stream_id, b"", end_stream=True)
-            if last:
-                outbound.release()
-                if outbound.cycle.response_complete and stream_id not in self.cycles:
-                    sendq.forget(stream_id)
-            else:
-                sendq.requeue(outbound)
-        if engine.has_output and not self._write_paused:
-            self._unflushed = 0
-            # A list write: large DATA payloads are not joined (copied) once more.
-            transport.writelines(engine.chunks_to_send())
-        if self._sendq.ready_count and not self._write_paused and self._repump is None:
-            # The budget ran out but the socket took the bytes without pausing us, so no
-            # resume_writing will come: look again on the next loop iteration.
-            self._repump = self.loop.call_soon(self._pump_again)
-        if self._shutting_down and not self.cycles and not self._sendq.ready_count:
-            self._close_when_drained()
-
-    def _pump_again(self) -> None:
-        self._repump = None
-        if self._sendq.ready_count and not self._write_paused:
-            self._pump()
-
-    # ---------------------------------------------------------------- output
-
-    def _schedule_flush(self) -> None:
-        if self._flush_handle is None and not self._closed:
-            self._flush_handle = self.loop.call_soon(self._scheduled_flush)
-
-    def _scheduled_flush(self) -> None:
-        self._flush_handle = None  # running now: nothing left to cancel
-        self._flush()
-
-    def _flush(self, force: bool = False) -> None:
-        handle = self._flush_handle
-        if handle is not None:
-            handle.cancel()  # this write covers what the scheduled one would have sent
-            self._flush_handle = None
-        if self._sendq.ready_count and not self._write_paused:
-            self._pump()
-        if self._closed or self.transport is None:
-            return
-        engine = self.engine
-        if engine.has_output and (force or not self._write_paused or engine.terminated):
-            if self._unflushed >= _WRITELINES_FROM:
-                # Large DATA payloads: hand the transport the list, no joining copy.
-                self.transport.writelines(engine.chunks_to_send())
-            else:
-                self.transport.write(engine.data_to_send())
-            self._unflushed = 0
-
-    def _close_after_goaway(self) -> None:
-        """End a session we gave up on, without losing the GOAWAY that says why.
-
-        Closing a socket with unread input makes the kernel send RST, which can destroy
-        the GOAWAY still in flight. So: flush, half-close, keep reading (and dropping)
-        for a moment, then close.
-        """
-        for cycle in list(self.cycles.values()):
-            cycle.disconnect()
-        self._flush(force=True)
-        transport = self.transport
-        if transport is None or transport.is_closing() or self._lingering:
-            return
-        self._lingering = True
-        if transport.can_write_eof():
-            transport.write_eof()
-        self._linger_timer = self.loop.call_later(_LINGER_SECONDS, self._close)
-
-    def _close(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
-
-    def _close_when_drained(self) -> None:
-        self._flush(force=True)
-        self._close()
-
-    # --------------------------------------------------------------- timers
-
-    def _arm_idle_timer(self, delay: float | None = None) -> None:
-        """One timer per session that re-arms itself: requests only stamp `_idle_since`,
-        so a busy session creates no timer per request."""
-        timeout = self.config.timeout_idle
-        self._idle_timer = (
-            self.loop.call_later(timeout if delay is None else delay, self._on_idle)
-            if timeout and not self._closed else None
-        )
-
-    def _on_idle(self) -> None:
-        self._idle_timer = None
-        if self._closed:
-            return
-        if self.cycles:
-            self._arm_idle_timer()
-            return
-        idle_for = self.loop.time() - self._idle_since
-        if idle_for < self.config.timeout_idle:
-            self._arm_idle_timer(self.config.timeout_idle - idle_for)
-            return
-        logger.debug("%s - SPDY session idle for %ss; GOAWAY", self._peer,
-                     self.config.timeout_idle)
-        self.engine.close_connection(SessionStatus.OK)
-        self._close_when_drained()
-
-    def _arm_receive_timer(self) -> None:
-        partial = self.engine.has_partial_input
-        timer = self._receive_timer
-        if partial and timer is None and self.config.timeout_receive:
-            self._receive_timer = self.loop.call_later(self.config.timeout_receive,
-                                                       self._on_receive_timeout)
-        elif not partial and timer is not None:
-            timer.cancel()
-            self._receive_timer = None
-
-    def _on_receive_timeout(self) -> None:
-        self._receive_timer = None
-        if self.engine.has_partial_input and not self._closed:
-            logger.info("%s - frame half-sent for over %ss; closing", self._peer,
-                        self.config.timeout_receive)
-            self.engine.close_connection(SessionStatus.PROTOCOL_ERROR)
-            self.force_close()
-
-    def _send_ping(self) -> None:
-        self._ping_timer = None
-        if self._closed:
-            return
-        self.engine.ping()
-        self._flush()
-        if self._ping_deadline is None:
-            self._ping_deadline = self.loop.call_later(self.config.ping_timeout,
-                                                       self._on_ping_timeout)
-        self._ping_timer = self.loop.call_later(self.config.ping_interval, self._send_ping)
-
-    def _on_ping_timeout(self) -> None:
-        self._ping_deadline = None
-        logger.info("%s - no PING reply within %ss; closing", self._peer,
-                    self.config.ping_timeout)
-        self.force_close()
-
-    # ---------------------------------------------------------- server hooks
-
-    def shutdown(self) -> None:
-        """Graceful: GOAWAY(OK, last good id); close once the open streams finish."""
-        if self._closed:
-            return
-        self._shutting_down = True
-        self.engine.close_connection(SessionStatus.OK)
-        if not self.cycles:
-            self._close_when_drained()
-        else:
-            self._flush(force=True)
-
-    def force_close(self) -> None:
-        """After the grace period: disconnect every cycle, RST CANCEL, close."""
-        if self._closed:
-            return
-        for stream_id, cycle in list(self.cycles.items()):
-            cycle.disconnect()
-            self.engine.reset_stream(stream_id, StreamStatus.CANCEL)
-            self._stream_gone(stream_id)
-        self.engine.close_connection(SessionStatus.OK)
-        self._flush(force=True)
-        if self.transport is not None:
-            self.transport.close()

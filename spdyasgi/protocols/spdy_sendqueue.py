@@ -21,7 +21,7 @@ __all__ = ["Outbound", "SendQueue"]
 class Outbound:
     """Body bytes of one stream waiting for windows or for the transport."""
 
-    __slots__ = ("chunks", "cycle", "end", "priority", "waiter")
+    __slots__ = ("chunks", "cycle", "end", "priority", "queued", "waiter")
 
     def __init__(self, cycle: StreamCycle, priority: int):
         self.cycle = cycle
@@ -31,6 +31,9 @@ class Outbound:
         self.chunks: list[memoryview] = []
         self.end = False
         self.waiter: asyncio.Future[None] | None = None
+        #: In its priority level's FIFO as a live entry (a dropped stream's entry stays
+        #: there as a tombstone until popped, so dropping costs O(1)).
+        self.queued = False
 
     def release(self) -> None:
         """Drop what is left and wake the sender waiting on it."""
@@ -65,25 +68,26 @@ class SendQueue:
 
     def schedule(self, outbound: Outbound) -> None:
         """Mark ready (unless it waits for a window)."""
-        if outbound.cycle.stream_id in self.stalled:
+        if outbound.queued or outbound.cycle.stream_id in self.stalled:
             return
-        level = self._levels[outbound.priority]
-        if outbound not in level:
-            level.append(outbound)
-            self.ready_count += 1
+        outbound.queued = True
+        self._levels[outbound.priority].append(outbound)
+        self.ready_count += 1
 
     def pop_ready(self) -> Outbound:
         """The next stream to serve: lowest priority number, oldest first."""
         for level in self._levels:
-            if level:
-                self.ready_count -= 1
-                return level.popleft()
+            while level:
+                outbound = level.popleft()
+                if outbound.queued:  # else the tombstone of a dropped stream
+                    outbound.queued = False
+                    self.ready_count -= 1
+                    return outbound
         raise LookupError("no stream is ready")  # pragma: no cover - callers check first
 
     def requeue(self, outbound: Outbound) -> None:
         """Back to the end of its level after one frame (round-robin)."""
-        self._levels[outbound.priority].append(outbound)
-        self.ready_count += 1
+        self.schedule(outbound)
 
     def stall(self, outbound: Outbound) -> None:
         self.stalled[outbound.cycle.stream_id] = outbound
@@ -113,9 +117,8 @@ class SendQueue:
         outbound = self.queues.pop(stream_id, None)
         if outbound is None:
             return
-        level = self._levels[outbound.priority]
-        if outbound in level:
-            level.remove(outbound)
+        if outbound.queued:  # O(1): its FIFO entry stays behind as a tombstone
+            outbound.queued = False
             self.ready_count -= 1
         self.stalled.pop(stream_id, None)
         outbound.release()
@@ -123,6 +126,7 @@ class SendQueue:
     def close(self) -> None:
         """The session is gone: release every sender."""
         for outbound in self.queues.values():
+            outbound.queued = False
             outbound.release()
         self.queues.clear()
         self.stalled.clear()

@@ -119,6 +119,8 @@ class StreamCycle:
 
     async def run_asgi(self, app: Any) -> None:
         try:
+            if self.disconnected:
+                return  # reset before its task first ran: no app code for it at all
             result = await app(self.scope, self.receive, self.send)
         except ClientDisconnected:
             pass
@@ -229,7 +231,10 @@ class StreamCycle:
     def _response_start(self, message: Message) -> None:
         self.response_started = True
         self.status = status = int(message["status"])
-        self.response_headers = list(message.get("headers", ()))
+        headers = self.response_headers = list(message.get("headers", ()))
+        for name, _ in headers:
+            if name and name[0] == 58:  # ":" names are ours: a second :status would merge
+                raise RuntimeError(f"invalid response headers: pseudo-header {name!r}")
         self.trailers_expected = bool(message.get("trailers", False))
         # The reply itself waits for the first body message, so a one-shot response
         # leaves as SYN_REPLY(+FIN) in the same write as its DATA.
@@ -265,6 +270,9 @@ class StreamCycle:
             self.bytes_sent += len(body)
             if not protocol.send_body_now(self, body, fin):
                 return self._send_body_queued(body, fin, end)
+            if protocol.yield_due and not end:
+                protocol.yield_due = False
+                return asyncio.sleep(0)  # take turns with the other streams (see there)
         if end:
             self._complete()
         return None
