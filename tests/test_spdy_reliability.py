@@ -88,10 +88,8 @@ async def test_stream_opened_and_reset_in_one_read_runs_no_handler() -> None:
         await session.close()
 
 
-# The engine's rapid-reset budget (100 resets, refilling 10/s) still closes the session
-# for this burst pattern; the engine helper's redesign of that budget (spdyasgi/spdy/,
-# issue 11 item 1) fixes it. The server side (slots, refusal, no lost stream) is in place.
-@pytest.mark.xfail(strict=False, reason="engine rapid-reset budget (issue 11 item 1, engine)")
+# Regression: the old rapid-reset budget (100 resets, refilling 10/s) closed the whole
+# session for this burst pattern; see docs/spdy.md, "Rapid reset and abuse limits".
 async def test_media_player_cancel_bursts_leave_a_download_intact() -> None:
     size = 24 << 20
     async with run_server(app) as (_, port):
