@@ -132,11 +132,11 @@ async def test_discard_counts_queued_and_arriving_bytes(server: SpdyTestServer) 
 
 
 async def test_window_reopens_only_as_the_caller_reads(server: SpdyTestServer) -> None:
-    async with connect(server.url, window_size=65536) as client:
+    async with connect(server.url, window_size=65536, max_buffer=0) as client:
         response = await client.get("/bytes?n=1000000")
         await asyncio.sleep(0.3)
         buffered = sum(len(c) for c in response._state.chunks)
-        assert buffered <= 65536  # the server is stalled by our unread window
+        assert buffered <= 65536  # max_buffer=0: the server is stalled by our unread window
         data = await response.read()
         assert len(data) == 1000000
 
