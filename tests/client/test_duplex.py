@@ -117,21 +117,23 @@ async def test_unread_response_holds_our_server_then_resumes(
         tls: bool, tls_files: tuple[str, str], tmp_path: Path) -> None:
     window = limit = 65536
     size = 20 * MIB
-    async with origin("spdyasgi", tls, tls_files, tmp_path) as url:
-        async with SpdyClient(url, verify=False, window_size=window, max_buffer=limit) as client:
-            response = await client.get(f"/bytes?n={size}")
-            state = response._state
-            await _until(lambda: state.buffered >= limit, 30)
-            sent = await _settled(lambda: duplex_app.observed["sent"], 0.5, 30)
-            # The server is stopped at our bound (plus what it queues itself), far from 20 MiB.
+    async with (
+        origin("spdyasgi", tls, tls_files, tmp_path) as url,
+        SpdyClient(url, verify=False, window_size=window, max_buffer=limit) as client,
+    ):
+        response = await client.get(f"/bytes?n={size}")
+        state = response._state
+        await _until(lambda: state.buffered >= limit, 30)
+        sent = await _settled(lambda: duplex_app.observed["sent"], 0.5, 30)
+        # The server is stopped at our bound (plus what it queues itself), far from 20 MiB.
+        assert state.buffered <= limit + window
+        assert sent <= limit + window + 4 * 65536, sent
+        digest = hashlib.sha256()
+        total = 0
+        async for chunk in response.aiter_bytes():  # reading resumes it
+            digest.update(chunk)
+            total += len(chunk)
             assert state.buffered <= limit + window
-            assert sent <= limit + window + 4 * 65536, sent
-            digest = hashlib.sha256()
-            total = 0
-            async for chunk in response.aiter_bytes():  # reading resumes it
-                digest.update(chunk)
-                total += len(chunk)
-                assert state.buffered <= limit + window
     assert total == size
     assert digest.hexdigest() == hashlib.sha256(duplex_app.pattern(size)).hexdigest()
 
@@ -162,12 +164,14 @@ async def test_buffered_reply_is_credited_up_to_max_buffer(tls_files: tuple[str,
     """A reply smaller than `max_buffer` arrives whole while nobody reads (so `aread()`
     after a long upload never deadlocks)."""
     size = 3 * MIB
-    async with origin("spdyasgi", False, tls_files, tmp_path) as url:
-        async with SpdyClient(url, window_size=65536, max_buffer=4 * MIB) as client:
-            response = await client.get(f"/bytes?n={size}")
-            await _until(lambda: response.is_complete, 30)
-            assert response._state.buffered == size
-            assert await response.aread() == duplex_app.pattern(size)
+    async with (
+        origin("spdyasgi", False, tls_files, tmp_path) as url,
+        SpdyClient(url, window_size=65536, max_buffer=4 * MIB) as client,
+    ):
+        response = await client.get(f"/bytes?n={size}")
+        await _until(lambda: response.is_complete, 30)
+        assert response._state.buffered == size
+        assert await response.aread() == duplex_app.pattern(size)
 
 
 async def test_body_sources_and_upload_failure(tls_files: tuple[str, str],
@@ -175,22 +179,24 @@ async def test_body_sources_and_upload_failure(tls_files: tuple[str, str],
     data = os.urandom(300_000)
     path = tmp_path / "body.bin"
     path.write_bytes(data)
-    async with origin("spdyasgi", False, tls_files, tmp_path) as url:
-        async with SpdyClient(url) as client:
-            for content in (data, memoryview(data), path, open(path, "rb"),  # noqa: SIM115
-                            [data[:1000], data[1000:]]):
-                response = await client.post("/echo", content=content)
-                assert await response.aread() == data
-                if hasattr(content, "close"):
-                    content.close()
+    async with (
+        origin("spdyasgi", False, tls_files, tmp_path) as url,
+        SpdyClient(url) as client,
+    ):
+        for content in (data, memoryview(data), path, open(path, "rb"),  # noqa: SIM115
+                        [data[:1000], data[1000:]]):
+            response = await client.post("/echo", content=content)
+            assert await response.aread() == data
+            if hasattr(content, "close"):
+                content.close()
 
-            async def broken() -> AsyncIterator[bytes]:
-                yield b"x" * 100_000
-                raise OSError("disk gone")
+        async def broken() -> AsyncIterator[bytes]:
+            yield b"x" * 100_000
+            raise OSError("disk gone")
 
-            with pytest.raises(OSError, match="disk gone"):  # from post() or aread()
-                response = await client.post("/echo", content=broken())
-                await response.aread()
-            # The session is still fine.
-            response = await client.get("/hello")
-            assert await response.aread() == b"hello /hello"
+        with pytest.raises(OSError, match="disk gone"):  # from post() or aread()
+            response = await client.post("/echo", content=broken())
+            await response.aread()
+        # The session is still fine.
+        response = await client.get("/hello")
+        assert await response.aread() == b"hello /hello"
