@@ -177,6 +177,7 @@ class SpdyClient(ClientSession):
             return self
         loop = asyncio.get_running_loop()
         self._loop = loop
+        self._time = loop.time
         self._closed_event = asyncio.Event()
         ctx = None
         if self.tls:

@@ -80,6 +80,7 @@ class ClientSession:
         self._closed: SpdyClientError | None = None
         self._goaway: GoAwayError | None = None
         self._closed_event: asyncio.Event | None = None
+        self._time: Callable[[], float] = time.monotonic  # the loop's clock, once open
         #: Counters, cheap enough to keep always (used by the load generator).
         self.bytes_received = 0
         self.bytes_sent = 0
@@ -140,8 +141,7 @@ class ClientSession:
             self.trace("<", bytes(data))
         events = engine.receive_data(data)
         streams = self._streams
-        assert self._loop is not None
-        now = self._loop.time()
+        now = self._time()
         limit = self.max_buffer
         for event in events:
             cls = type(event)
@@ -153,13 +153,13 @@ class ClientSession:
                 if state is None:
                     engine.acknowledge_received_data(event.stream_id, size)
                     continue
-                state.last_activity = now
                 if size:
                     state.body_started = True
                     if state.discarding:  # counted and let go now, never queued
                         state.discarded += size
                         engine.acknowledge_received_data(state.stream_id, size)
                     else:
+                        state.last_activity = now
                         kept = payload if isinstance(payload, bytes) else bytes(payload)
                         state.chunks.append(kept)
                         if state.is_push:
@@ -172,7 +172,8 @@ class ClientSession:
                                 state.unacked += size
                 if event.end_stream:
                     state.eof = True
-                    state.wake_sender()
+                    if state.send_waiter is not None:
+                        state.wake_sender()
                     self._check_finished(state)
                 state.wake()
             elif cls is ResponseReceived:
