@@ -3,6 +3,7 @@
     /echo        streams the request body back as it arrives; the response starts first
     /bytes?n=N   N bytes of a fixed pattern; `observed["sent"]` counts what went to send()
     /drip        an endless slow response (one small chunk every 50 ms)
+    /slowread    reads the body at about 1 MiB/s, then answers its length
     /status/NNN  that status with a short body
     anything else: "hello <path>"
 """
@@ -55,6 +56,19 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         while True:
             await send({"type": "http.response.body", "body": b"drip\n", "more_body": True})
             await asyncio.sleep(0.05)
+    elif path == "/slowread":
+        total = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            size = len(message.get("body", b""))
+            total += size
+            more = bool(message.get("more_body"))
+            await asyncio.sleep(size / (1 << 20))
+        await _start(send)
+        await send({"type": "http.response.body", "body": str(total).encode()})
     elif path.startswith("/status/"):
         status = int(path.rsplit("/", 1)[1])
         await _start(send, status)

@@ -152,6 +152,28 @@ async def test_max_time_on_an_endless_response_exit_28() -> None:
     assert elapsed < 30
 
 
+async def test_max_time_fires_while_a_write_blocks_the_loop() -> None:
+    """stdout is a pipe nobody reads: the blocked write stalls the event loop, and the
+    watchdog thread still ends the run with exit 28."""
+    async with run_server(duplex_app.app) as (_, port):
+        proc = await asyncio.to_thread(
+            subprocess.Popen,
+            [sys.executable, "-m", "spdyasgi.client.cli", f"http://127.0.0.1:{port}/bytes?n="
+             f"{1 << 30}", "--max-time", "1"],
+            cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            code = await asyncio.to_thread(proc.wait, 60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            assert proc.stdout is not None and proc.stderr is not None
+            proc.stdout.close()
+            err = proc.stderr.read()
+            proc.stderr.close()
+    assert code == 28, err
+    assert b"operation timed out after 1 seconds" in err
+
+
 async def test_fail_prints_no_body_and_exits_22() -> None:
     async with run_server(duplex_app.app) as (_, port):
         proc = await aclient(f"http://127.0.0.1:{port}/status/404", "-f", "-i")

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from spdyasgi.client import SpdyClient, connect
+from spdyasgi.client import ReadTimeout, SpdyClient, connect
 from tests import peers
 from tests.utils import run_server
 
@@ -200,3 +200,30 @@ async def test_body_sources_and_upload_failure(tls_files: tuple[str, str],
         # The session is still fine.
         response = await client.get("/hello")
         assert await response.aread() == b"hello /hello"
+
+
+async def test_idle_timeout_counts_upload_progress(tls_files: tuple[str, str],
+                                                  tmp_path: Path) -> None:
+    """A server that takes a body slowly for longer than `read_timeout`, then answers: no
+    timeout while bytes move; a silent stretch of `read_timeout` does time out."""
+    data = os.urandom(2 * MIB)
+    async with (
+        origin("spdyasgi", False, tls_files, tmp_path) as url,
+        SpdyClient(url, read_timeout=0.6) as client,
+    ):
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        response = await client.post("/slowread", content=data)
+        assert await response.aread() == str(len(data)).encode()
+        assert loop.time() - started > 0.6  # it did take longer than the idle limit
+        response = await client.get("/drip")
+        assert (await response.aiter_bytes().__anext__()).startswith(b"drip")
+        await response.aclose()
+        with pytest.raises(ReadTimeout, match="read timeout"):
+            await client.post("/slowread", content=_stalled())
+
+
+async def _stalled() -> AsyncIterator[bytes]:
+    yield b"x"
+    await asyncio.Event().wait()  # a body source that never produces again
+    yield b""  # pragma: no cover
