@@ -330,6 +330,7 @@ class SpdyClient(ClientSession):
         self._active += 1
         state.discarding = True
         state.on_done = on_done
+        state.last_activity = self._time()
         self._schedule_flush()
         return True
 
@@ -348,9 +349,13 @@ class SpdyClient(ClientSession):
         self._streams[stream_id] = state
         return state
 
-    def expire_fired(self, error: SpdyClientError) -> int:
-        """Give up on every stream started with `fire` (reset, `on_done` with `error`)."""
-        stale = [state for state in self._streams.values() if state.on_done is not None]
+    def expire_fired(self, error: SpdyClientError, idle: float | None = None) -> int:
+        """Give up on the streams started with `fire` (reset, `on_done` with `error`): all
+        of them, or those on which nothing arrived for `idle` seconds. A load generator
+        calls this periodically instead of arming one timer per request."""
+        limit = None if idle is None else self._time() - idle
+        stale = [state for state in self._streams.values() if state.on_done is not None
+                 and (limit is None or state.last_activity <= limit)]
         for state in stale:
             if state.error is None:
                 state.error = error

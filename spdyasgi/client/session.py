@@ -156,6 +156,7 @@ class ClientSession:
                 if size:
                     state.body_started = True
                     if state.discarding:  # counted and let go now, never queued
+                        state.last_activity = now
                         state.discarded += size
                         engine.acknowledge_received_data(state.stream_id, size)
                     else:

@@ -3,6 +3,7 @@
     /echo        streams the request body back as it arrives; the response starts first
     /bytes?n=N   N bytes of a fixed pattern; `observed["sent"]` counts what went to send()
     /drip        an endless slow response (one small chunk every 50 ms)
+    /some-stall  every 5th request never answers (until the client gives up on it)
     /slowread    reads the body at about 1 MiB/s, then answers its length
     /status/NNN  that status with a short body
     anything else: "hello <path>"
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-observed: dict[str, int] = {"sent": 0}
+observed: dict[str, int] = {"sent": 0, "calls": 0}
 BLOCK = bytes(range(256)) * 256  # 64 KiB
 
 
@@ -56,6 +57,14 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         while True:
             await send({"type": "http.response.body", "body": b"drip\n", "more_body": True})
             await asyncio.sleep(0.05)
+    elif path == "/some-stall":
+        observed["calls"] += 1
+        if observed["calls"] % 5 == 0:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            return
+        await _start(send)
+        await send({"type": "http.response.body", "body": b"ok"})
     elif path == "/slowread":
         total = 0
         more = True

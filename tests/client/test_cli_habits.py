@@ -281,3 +281,17 @@ def test_bench_timeout_fires_on_a_stalled_server(upload: bool, tmp_path: Path) -
     shown = [int(n) for n in re.findall(r"\((\d+) timed out\)", proc.stderr.decode())]
     assert shown and max(shown) >= 2, proc.stderr
     assert elapsed < 60
+
+
+async def test_bench_counts_each_stalled_stream_while_others_progress() -> None:
+    """One request in five never gets an answer while the rest flow: each stalled stream
+    times out on its own (-T), the others succeed, and the run ends."""
+    duplex_app.observed["calls"] = 0
+    async with run_server(duplex_app.app) as (_, port):
+        proc, result = await asyncio.to_thread(
+            bench, f"http://127.0.0.1:{port}/some-stall", "-n", "40", "-c", "1", "-m", "4",
+            "-T", "1")
+    assert proc.returncode == 1
+    assert result["done"] == 40
+    assert result["timeouts"] == result["failed"] == 8, result
+    assert result["succeeded"] == 32
