@@ -330,7 +330,6 @@ class SpdyClient(ClientSession):
         self._active += 1
         state.discarding = True
         state.on_done = on_done
-        state.last_activity = self._time()
         self._schedule_flush()
         return True
 
@@ -352,10 +351,19 @@ class SpdyClient(ClientSession):
     def expire_fired(self, error: SpdyClientError, idle: float | None = None) -> int:
         """Give up on the streams started with `fire` (reset, `on_done` with `error`): all
         of them, or those on which nothing arrived for `idle` seconds. A load generator
-        calls this periodically instead of arming one timer per request."""
-        limit = None if idle is None else self._time() - idle
-        stale = [state for state in self._streams.values() if state.on_done is not None
-                 and (limit is None or state.last_activity <= limit)]
+        calls this periodically instead of arming one timer per request (a stream's idle
+        time counts from the first call that sees it, so `fire` reads no clock)."""
+        now = self._time()
+        stale: list[StreamState] = []
+        for state in self._streams.values():
+            if state.on_done is None:
+                continue
+            if idle is not None:
+                if not state.last_activity:
+                    state.last_activity = now
+                if state.last_activity > now - idle:
+                    continue
+            stale.append(state)
         for state in stale:
             if state.error is None:
                 state.error = error
