@@ -155,6 +155,7 @@ class ClientSession:
                     continue
                 if size:
                     state.body_started = True
+                    state.received += size
                     if state.discarding:  # counted and let go now, never queued
                         state.last_activity = now
                         state.discarded += size
@@ -343,8 +344,24 @@ class ClientSession:
                 f"(sent RST_STREAM {stream_status_name(event.status)})"
             )
         if not state.eof:
-            state.error = error
+            if event.remote and self._body_complete(state):
+                # The whole declared body is here: the reset only ends the stream (as
+                # HTTP/2 lets a server stop an upload after a complete response). node-spdy
+                # does this when a WINDOW_UPDATE reaches a stream it already let go of.
+                state.eof = True
+            else:
+                state.error = error
         self._finish(state)
+
+    @staticmethod
+    def _body_complete(state: StreamState) -> bool:
+        """Did the reply's content-length worth of body arrive (a body was declared)?"""
+        if not state.replied:
+            return False
+        for name, value in state.headers:
+            if name == b"content-length":
+                return value.isdigit() and int(value) == state.received > 0
+        return False
 
     def _on_goaway(self, event: GoAwayReceived) -> None:
         self._goaway = GoAwayError(

@@ -308,3 +308,16 @@ async def test_fire_counts_bodies_through_callbacks(server: SpdyTestServer) -> N
         assert isinstance(seen[2][2], ReadTimeout)
         assert client.active_streams == 0
         assert (await client.get("/hello")).status == 200  # the session is still fine
+
+
+async def test_reset_after_the_whole_declared_body_keeps_the_response(
+        server: SpdyTestServer) -> None:
+    """node-spdy resets a stream (INVALID_STREAM) when a WINDOW_UPDATE reaches it after it
+    queued its last DATA: a body complete per content-length stays a good response; a
+    short one is still an error."""
+    async with connect(server.url) as client:
+        response = await client.get("/body-then-reset?n=70000")
+        assert await response.aread() == body_bytes(70000, 0)
+        response = await client.get("/body-then-reset?n=70000&sent=60000")
+        with pytest.raises(StreamResetError, match="INVALID_STREAM"):
+            await response.aread()
