@@ -63,7 +63,7 @@ class StreamState:
         self.body_started = False
         self.chunks: deque[bytes] = deque()
         self.buffered = 0  # bytes in `chunks`
-        self.received = 0  # body bytes that arrived in all
+        self.received = 0  # body bytes that arrived in all (kept bodies only)
         self.unacked = 0  # buffered bytes not yet credited to the server (over max_buffer)
         self.last_activity = 0.0  # loop time of the last bytes either way (idle timeout)
         self.timer: asyncio.TimerHandle | None = None

@@ -155,13 +155,13 @@ class ClientSession:
                     continue
                 if size:
                     state.body_started = True
-                    state.received += size
                     if state.discarding:  # counted and let go now, never queued
                         state.last_activity = now
                         state.discarded += size
                         engine.acknowledge_received_data(state.stream_id, size)
                     else:
                         state.last_activity = now
+                        state.received += size
                         kept = payload if isinstance(payload, bytes) else bytes(payload)
                         state.chunks.append(kept)
                         if state.is_push:

@@ -1,7 +1,7 @@
 """Getting a byte stream to the server: TCP or Unix socket, then (maybe) TLS with ALPN.
 
-The two steps are timed separately so each timeout names what stalled: the socket connect
-(DNS included) is bounded by `connect_timeout`, the TLS handshake by `tls_timeout`. Both
+With TLS the two steps are timed separately so each timeout names what stalled: the socket
+connect (DNS included) is bounded by `connect_timeout`, the TLS handshake by `tls_timeout`. Both
 raise `ConnectTimeout` (curl exit 28); every other failure maps to the curl-style error
 of `errors.py`.
 """
@@ -137,6 +137,13 @@ async def open_transport(
     loop = asyncio.get_running_loop()
     where = f"unix socket {uds}" if uds is not None else f"{host} port {port}"
     try:
+        if ssl_context is None:  # one step: the loop's own connect (uvloop reads a
+            # transport it created itself measurably cheaper than one given a socket)
+            if uds is not None:
+                connecting = loop.create_unix_connection(factory, uds)
+            else:
+                connecting = loop.create_connection(factory, host, port)
+            return await _within(connecting, connect_timeout)
         sock = await _within(_connect_socket(loop, host, port, uds), connect_timeout)
     except asyncio.TimeoutError:
         raise ConnectTimeout(
@@ -146,17 +153,13 @@ async def open_transport(
         raise ResolveError(f"could not resolve host {host}: {exc.strerror}") from None
     except OSError as exc:
         raise ConnectError(f"failed to connect to {where}: {_reason(exc)}") from None
-    if ssl_context is not None:
-        connecting = loop.create_connection(
-            factory, sock=sock, ssl=ssl_context, server_hostname=server_hostname or host,
-            # asyncio's own limit, a backstop behind ours
-            ssl_handshake_timeout=None if tls_timeout is None else tls_timeout + 5.0,
-        )
-    else:
-        connecting = loop.create_connection(factory, sock=sock)
+    handshake = loop.create_connection(
+        factory, sock=sock, ssl=ssl_context, server_hostname=server_hostname or host,
+        # asyncio's own limit, a backstop behind ours
+        ssl_handshake_timeout=None if tls_timeout is None else tls_timeout + 5.0,
+    )
     try:
-        transport, protocol = await _within(
-            connecting, tls_timeout if ssl_context is not None else None)
+        transport, protocol = await _within(handshake, tls_timeout)
     except asyncio.TimeoutError:
         sock.close()
         raise ConnectTimeout(
@@ -170,9 +173,7 @@ async def open_transport(
         raise TLSError(f"TLS handshake with {where} failed: {exc.reason or exc}") from None
     except OSError as exc:
         sock.close()
-        if ssl_context is not None:
-            raise TLSError(f"TLS handshake with {where} failed: {_reason(exc)}") from None
-        raise ConnectError(f"failed to connect to {where}: {_reason(exc)}") from None
+        raise TLSError(f"TLS handshake with {where} failed: {_reason(exc)}") from None
     return transport, protocol
 
 
