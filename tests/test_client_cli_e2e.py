@@ -1,5 +1,6 @@
 """`spdyasgi-client` end to end, against our server and against node-spdy, TLS and cleartext:
-100 MiB download byte-exact with -o, 10 MiB upload with -d @file, pushes, -v frames."""
+100 MiB download byte-exact with -o, 10 MiB upload with -d @file, a 20 MiB full-duplex echo
+(node-spdy; our server's is in tests/client/test_cli_habits.py), pushes, -v frames."""
 
 from __future__ import annotations
 
@@ -97,6 +98,13 @@ def test_cli_against_node_spdy(tls: bool, tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr
         result = json.loads(proc.stdout)
         assert result["length"] == 10 * MIB and result["sha256"] == _sha(upload)
+
+        big = tmp_path / "20mb.bin"
+        big.write_bytes(os.urandom(20 * MIB))
+        echo = tmp_path / "echo.bin"
+        proc = _client(f"{base}/echo", "-d", f"@{big}", "-o", str(echo), "-k", "-m", "100")
+        assert proc.returncode == 0, proc.stderr
+        assert _sha(echo) == _sha(big)
 
         proc = _client(f"{base}/push", "--push", "-k")
         assert proc.returncode == 0, proc.stderr

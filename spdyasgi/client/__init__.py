@@ -8,7 +8,7 @@ One `SpdyClient` holds one session and multiplexes any number of concurrent requ
 (queued beyond the server's MAX_CONCURRENT_STREAMS). See `SpdyClient` for the options.
 """
 
-from .connection import PreparedRequest, SpdyClient, connect, iter_file
+from .connection import PreparedRequest, SpdyClient, connect
 from .errors import (
     ConnectError,
     ConnectionClosedError,
@@ -27,6 +27,7 @@ from .errors import (
     TLSError,
 )
 from .response import PushedResponse, Response
+from .upload import iter_file
 
 __all__ = [
     "ConnectError",

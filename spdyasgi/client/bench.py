@@ -14,9 +14,16 @@ header template is built per run and bodies are counted, never copied.
 (`-w 20` = 2^20 = 1 MiB; h2load uses 2^N-1, but SPDY needs at least 65536 here), anything
 larger is a byte count.
 
+Bodies (`-d FILE`): the file is mapped once per process and sent from the mapping by
+`-c` x `-m` parallel stream loops, each sending its body while the response comes back
+(full duplex), so a body of any size works and an echo does not deadlock.
+
 Counting: *done* = succeeded + failed; *succeeded* = a complete response was received
-(whatever its status; see the status classes); *failed* = no complete response (reset,
-timeout, connection loss). Latency = request sent -> last body byte. CPU time is this
+(whatever its status; every status is classified in `status`, and `non_2xx` counts the
+ones outside 2xx); *failed* = no complete response (reset, timeout, connection loss);
+*timeouts* = the failed ones that hit `-T` (no byte moved on the stream for that long) or
+the connect timeout. A stalled stream therefore shows up in the progress line and in
+RESULT, and never hangs the run. Latency = request sent -> last body byte. CPU time is this
 tool's own (self + worker processes, from getrusage) divided by requests done.
 
 The last line is `RESULT {json}` for machines. Exit status: 0 when every request
@@ -27,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
+import mmap
 import multiprocessing
 import os
 import resource
@@ -35,13 +42,14 @@ import sys
 import time
 from array import array
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import click
 
+from .benchreport import WorkerResult, format_summary, progress_line, summarise
 from .connection import SpdyClient
-from .errors import ReadTimeout, SpdyClientError
+from .errors import ReadTimeout, SpdyClientError, SpdyTimeoutError
 from .response import StreamState
 
 PROG = "spdyasgi-bench"
@@ -56,7 +64,8 @@ class BenchConfig:
     streams: int
     method: str
     headers: list[tuple[str, str]]
-    body: bytes | None
+    body: bytes | None  # a body given in memory (tests), or
+    body_path: str | None  # a file mapped by each worker
     window_size: int
     session_window_size: int | None
     tls: bool | None
@@ -69,34 +78,14 @@ class BenchConfig:
     loop: str
 
 
-@dataclass
-class WorkerResult:
-    started: int = 0
-    done: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    status: list[int] = field(default_factory=lambda: [0] * 6)
-    body_bytes: int = 0
-    bytes_received: int = 0
-    bytes_sent: int = 0
-    latencies: bytes = b""
-    errors: dict[str, int] = field(default_factory=dict)
-    elapsed: float = 0.0
-    connected: int = 0
-    connect_error: str | None = None
-    connect_exit_code: int = 0
-    protocol: str | None = None
-
-
 class _Session:
-    __slots__ = ("client", "dead", "inflight", "last_progress", "lock", "reconnecting")
+    __slots__ = ("client", "dead", "inflight", "lock", "reconnecting")
 
     def __init__(self, client: SpdyClient):
         self.client = client
         self.lock = asyncio.Lock()
         self.dead = False
         self.inflight = 0  # streams started with `fire` and not yet done
-        self.last_progress = 0.0
         self.reconnecting = False
 
 
@@ -140,13 +129,22 @@ async def _run_worker(
         return result
 
     template = live[0].client.prepare(cfg.method, cfg.url, cfg.headers)
-    body = cfg.body
+    body: bytes | memoryview | None = cfg.body
+    mapping: mmap.mmap | None = None
+    if cfg.body_path is not None:
+        with open(cfg.body_path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size:
+                mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+                body = memoryview(mapping)
+            else:
+                body = b""
     remaining = [requests]
     deadline = None if cfg.duration is None else loop.time() + cfg.duration
     latencies = array("d")
     status = result.status
     errors = result.errors
-    counters = [0, 0, 0]  # done, failed, body bytes
+    counters = [0, 0, 0, 0]  # done, failed, body bytes, timeouts
     perf = time.perf_counter
 
     def claim() -> bool:
@@ -162,9 +160,7 @@ async def _run_worker(
         counters[0] += 1
         error = state.error
         if error is not None:
-            counters[1] += 1
-            kind = type(error).__name__
-            errors[kind] = errors.get(kind, 0) + 1
+            fail(error)
             return
         latencies.append(perf() - start)
         counters[2] += state.discarded
@@ -174,6 +170,13 @@ async def _run_worker(
                 code = value
                 break
         status[min(int(code[:3] or b"0") // 100, 5)] += 1
+
+    def fail(error: BaseException) -> None:
+        counters[1] += 1
+        if isinstance(error, SpdyTimeoutError):
+            counters[3] += 1
+        kind = type(error).__name__
+        errors[kind] = errors.get(kind, 0) + 1
 
     all_done: asyncio.Future[None] = loop.create_future()
 
@@ -213,7 +216,6 @@ async def _run_worker(
     def when_done(session: _Session, start: float) -> Callable[[StreamState], None]:
         def finished(state: StreamState) -> None:
             session.inflight -= 1
-            session.last_progress = loop.time()
             record(state, start)
             launch(session)
             if not session.inflight:  # only a drained session can end the run
@@ -232,24 +234,20 @@ async def _run_worker(
         settle()
 
     async def watchdog() -> None:
-        """The per-request read timeout, in bulk: a session with streams in flight and no
-        stream finished for `cfg.timeout` seconds gives up on them."""
+        """The per-request read timeout without a timer per request: every quarter of
+        `cfg.timeout`, streams on which nothing arrived for `cfg.timeout` are given up."""
         timeout = cfg.timeout
         if timeout is None:
             return
         while True:
             await asyncio.sleep(min(timeout / 4, 1.0))
-            now = loop.time()
             for session in live:
-                if session.inflight and now - session.last_progress > timeout:
-                    session.last_progress = now
+                if session.inflight:
                     session.client.expire_fired(ReadTimeout(
-                        f"no response for {timeout:g} s (read timeout)"))
+                        f"no response for {timeout:g} s (read timeout)"), idle=timeout)
 
     async def run_fired() -> None:
-        now = loop.time()
         for session in live:
-            session.last_progress = now
             launch(session)
         settle()
         guard = loop.create_task(watchdog())
@@ -271,13 +269,12 @@ async def _run_worker(
             result.started += 1
             start = perf()
             try:
+                # Returns at the reply; the body goes on uploading while discard() reads.
                 response = await client.send(template, content=body)
                 size = await response.discard()
             except SpdyClientError as exc:
                 counters[0] += 1
-                counters[1] += 1
-                name = type(exc).__name__
-                errors[name] = errors.get(name, 0) + 1
+                fail(exc)
                 if not client.is_usable:
                     await _reconnect(session, client)
                 continue
@@ -304,7 +301,7 @@ async def _run_worker(
     async def reporter() -> None:
         while True:
             await asyncio.sleep(0.25)
-            progress(slot, counters[0], counters[1], counters[2])
+            progress(slot, counters[0], counters[1], counters[2], counters[3])
 
     started_at = perf()
     report_task = loop.create_task(reporter())
@@ -318,14 +315,20 @@ async def _run_worker(
     finally:
         report_task.cancel()
     result.elapsed = perf() - started_at
-    progress(slot, counters[0], counters[1], counters[2])
-    result.done, result.failed, result.body_bytes = counters
+    progress(slot, counters[0], counters[1], counters[2], counters[3])
+    result.done, result.failed, result.body_bytes, result.timeouts = counters
     result.succeeded = result.done - result.failed
     result.latencies = latencies.tobytes()
     for session in live:
         result.bytes_received += session.client.bytes_received
         result.bytes_sent += session.client.bytes_sent
         await session.client.aclose()
+    if mapping is not None:
+        del body  # the last view: the mapping can close
+        try:
+            mapping.close()
+        except BufferError:  # a view still queued somewhere: the GC closes it
+            pass
     return result
 
 
@@ -342,10 +345,12 @@ def _event_loop_policy(name: str) -> None:
 
 def _process_main(cfg: BenchConfig, requests: int, sessions: int, shared: Any, slot: int,
                   queue: Any) -> None:
-    def progress(index: int, done: int, failed: int, nbytes: int) -> None:
-        shared[index * 3] = done
-        shared[index * 3 + 1] = failed
-        shared[index * 3 + 2] = nbytes
+    def progress(index: int, done: int, failed: int, nbytes: int, timeouts: int) -> None:
+        base = index * _SLOTS
+        shared[base] = done
+        shared[base + 1] = failed
+        shared[base + 2] = nbytes
+        shared[base + 3] = timeouts
 
     _event_loop_policy(cfg.loop)
     try:
@@ -353,6 +358,9 @@ def _process_main(cfg: BenchConfig, requests: int, sessions: int, shared: Any, s
     except BaseException as exc:  # pragma: no cover - reported by the parent
         outcome = WorkerResult(connect_error=f"worker crashed: {exc!r}", connect_exit_code=1)
     queue.put(asdict(outcome))
+
+
+_SLOTS = 4  # progress numbers per worker: done, failed, body bytes, timeouts
 
 
 def _split(total: int, parts: int) -> list[int]:
@@ -363,15 +371,6 @@ def _cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def _progress_line(done: int, failed: int, target: int | None, elapsed: float,
-                   last: tuple[float, int]) -> str:
-    rate = (done - last[1]) / max(elapsed - last[0], 1e-9)
-    total = f"/{target}" if target else ""
-    pct = f" ({100 * done / target:.0f}%)" if target else ""
-    return (f"progress: {elapsed:6.1f}s {done}{total} done{pct}, {failed} failed, "
-            f"{rate:,.0f} req/s")
 
 
 def run_bench(cfg: BenchConfig, processes: int, progress_stream: Any = None) -> dict[str, Any]:
@@ -386,15 +385,13 @@ def run_bench(cfg: BenchConfig, processes: int, progress_stream: Any = None) -> 
     results: list[WorkerResult] = []
 
     if processes == 1:
-        slots = [0.0, 0.0, 0.0]
         last = [0.0, 0]
 
-        def progress(index: int, done: int, failed: int, nbytes: int) -> None:
-            slots[0], slots[1], slots[2] = done, failed, nbytes
+        def progress(index: int, done: int, failed: int, nbytes: int, timeouts: int) -> None:
             now = time.perf_counter() - wall_start
             if now - last[0] >= 1.0:
-                print(_progress_line(done, failed, target, now, (last[0], int(last[1]))),
-                      file=out, flush=True)
+                print(progress_line(done, failed, timeouts, target, now,
+                                     (last[0], int(last[1]))), file=out, flush=True)
                 last[0], last[1] = now, done
 
         async def single() -> WorkerResult:
@@ -404,7 +401,7 @@ def run_bench(cfg: BenchConfig, processes: int, progress_stream: Any = None) -> 
         results.append(asyncio.run(single()))
     else:
         ctx: Any = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-        shared = ctx.Array("d", processes * 3, lock=False)
+        shared = ctx.Array("d", processes * _SLOTS, lock=False)
         queue = ctx.Queue()
         procs = [
             ctx.Process(target=_process_main,
@@ -425,114 +422,15 @@ def run_bench(cfg: BenchConfig, processes: int, progress_stream: Any = None) -> 
             if not any(p.is_alive() for p in procs) and queue.empty():
                 break
             now = time.perf_counter() - wall_start
-            done = int(sum(shared[i * 3] for i in range(processes)))
-            failed = int(sum(shared[i * 3 + 1] for i in range(processes)))
-            print(_progress_line(done, failed, target, now, (last_t, last_done)), file=out,
-                  flush=True)
+            done, failed, timeouts = (
+                int(sum(shared[i * _SLOTS + k] for i in range(processes))) for k in (0, 1, 3))
+            print(progress_line(done, failed, timeouts, target, now, (last_t, last_done)),
+                  file=out, flush=True)
             last_t, last_done = now, done
         for proc in procs:
             proc.join(10)
     cpu = _cpu_seconds() - cpu_start
-    return _summarise(cfg, processes, results, cpu)
-
-
-def _percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return 0.0
-    index = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
-    return sorted_values[index]
-
-
-def _summarise(cfg: BenchConfig, processes: int, results: list[WorkerResult],
-               cpu: float) -> dict[str, Any]:
-    latencies: list[float] = []
-    status = [0] * 6
-    errors: dict[str, int] = {}
-    totals = WorkerResult()
-    connect_errors = []
-    for res in results:
-        totals.started += res.started
-        totals.done += res.done
-        totals.succeeded += res.succeeded
-        totals.failed += res.failed
-        totals.body_bytes += res.body_bytes
-        totals.bytes_received += res.bytes_received
-        totals.bytes_sent += res.bytes_sent
-        totals.connected += res.connected
-        totals.elapsed = max(totals.elapsed, res.elapsed)
-        totals.protocol = totals.protocol or res.protocol
-        if res.connect_error:
-            connect_errors.append((res.connect_error, res.connect_exit_code))
-        for i, count in enumerate(res.status):
-            status[i] += count
-        for name, count in res.errors.items():
-            errors[name] = errors.get(name, 0) + count
-        values = array("d")
-        values.frombytes(res.latencies)
-        latencies.extend(values)
-    latencies.sort()
-    elapsed = totals.elapsed or 1e-9
-    ms = 1000.0
-    return {
-        "url": cfg.url,
-        "protocol": totals.protocol,
-        "processes": processes,
-        "sessions": cfg.sessions,
-        "sessions_connected": totals.connected,
-        "streams_per_session": cfg.streams,
-        "target_requests": None if cfg.duration is not None else cfg.requests,
-        "duration_s": cfg.duration,
-        "started": totals.started,
-        "done": totals.done,
-        "succeeded": totals.succeeded,
-        "failed": totals.failed,
-        "status": {"1xx": status[1], "2xx": status[2], "3xx": status[3], "4xx": status[4],
-                   "5xx": status[5]},
-        "errors": errors,
-        "connect_error": connect_errors[0][0] if connect_errors else None,
-        "connect_exit_code": connect_errors[0][1] if connect_errors else 0,
-        "elapsed_s": round(totals.elapsed, 6),
-        "req_per_s": round(totals.done / elapsed, 2),
-        "body_bytes": totals.body_bytes,
-        "bytes_received": totals.bytes_received,
-        "bytes_sent": totals.bytes_sent,
-        "mb_per_s": round(totals.bytes_received / elapsed / 1e6, 3),
-        "latency_ms": {
-            "min": round(latencies[0] * ms, 3) if latencies else 0.0,
-            "mean": round(sum(latencies) / len(latencies) * ms, 3) if latencies else 0.0,
-            "p50": round(_percentile(latencies, 0.50) * ms, 3),
-            "p90": round(_percentile(latencies, 0.90) * ms, 3),
-            "p99": round(_percentile(latencies, 0.99) * ms, 3),
-            "max": round(latencies[-1] * ms, 3) if latencies else 0.0,
-        },
-        "cpu_s": round(cpu, 4),
-        "cpu_us_per_request": round(cpu / totals.done * 1e6, 2) if totals.done else None,
-    }
-
-
-def format_summary(result: dict[str, Any]) -> str:
-    lat = result["latency_ms"]
-    st = result["status"]
-    lines = [
-        f"finished in {result['elapsed_s']:.2f}s, {result['req_per_s']:,.2f} req/s, "
-        f"{result['mb_per_s']:.2f} MB/s ({result['protocol']}, {result['processes']} "
-        f"process(es), {result['sessions_connected']}/{result['sessions']} sessions, "
-        f"{result['streams_per_session']} streams each)",
-        f"requests: {result['started']} started, {result['done']} done, "
-        f"{result['succeeded']} succeeded, {result['failed']} failed",
-        f"status codes: {st['2xx']} 2xx, {st['3xx']} 3xx, {st['4xx']} 4xx, {st['5xx']} 5xx",
-        f"traffic: {result['bytes_received']:,} bytes received ({result['body_bytes']:,} body),"
-        f" {result['bytes_sent']:,} bytes sent",
-        f"latency (ms): min {lat['min']:.3f}  mean {lat['mean']:.3f}  p50 {lat['p50']:.3f}  "
-        f"p90 {lat['p90']:.3f}  p99 {lat['p99']:.3f}  max {lat['max']:.3f}",
-        f"client cpu: {result['cpu_s']:.3f} s total, "
-        f"{result['cpu_us_per_request'] or 0:.1f} us/request",
-    ]
-    if result["errors"]:
-        lines.append("errors: " + ", ".join(f"{k} x{v}" for k, v in result["errors"].items()))
-    if result["connect_error"]:
-        lines.append(f"connect error: {result['connect_error']}")
-    return "\n".join(lines)
+    return summarise(cfg, processes, results, cpu)
 
 
 def _window(value: int | None, option: str) -> int | None:
@@ -556,8 +454,10 @@ def _window(value: int | None, option: str) -> int | None:
 @click.option("-m", "--max-concurrent-streams", "streams", type=click.IntRange(1), default=1,
               show_default=True, help="Concurrent streams per session.")
 @click.option("-d", "--data", "data", type=click.Path(exists=True, dir_okay=False),
-              help="Upload this file as the body of every request (implies POST).")
-@click.option("-H", "--header", "headers", multiple=True, metavar="'Name: value'")
+              help="Upload this file (any size, memory-mapped) as the body of every "
+                   "request, streams in parallel (implies POST).")
+@click.option("-H", "--header", "headers", multiple=True, metavar="'Name: value'",
+              help="Extra request header (repeatable).")
 @click.option("-X", "--method", "method", help="Request method (default GET, POST with -d).")
 @click.option("-w", "--window-bits", "window", type=click.IntRange(1), default=None,
               help="Stream receive window: N<=30 means 2^N bytes, else bytes [default 2^20].")
@@ -568,13 +468,20 @@ def _window(value: int | None, option: str) -> int | None:
 @click.option("--tls", is_flag=True, help="TLS + ALPN even for http:// URLs.")
 @click.option("--cleartext", is_flag=True, help="Cleartext prior knowledge even for https://.")
 @click.option("-k", "--insecure", is_flag=True, help="Do not verify the TLS certificate.")
-@click.option("--cacert", metavar="FILE")
-@click.option("--proto", type=click.Choice(["spdy/3.1", "spdy/3"]))
-@click.option("-T", "--timeout", type=float, default=30.0, show_default=True,
-              help="Read timeout per request (seconds).")
-@click.option("--connect-timeout", type=float, default=10.0, show_default=True)
+@click.option("--cacert", metavar="FILE",
+              help="CA bundle (PEM) to verify the server's certificate with.")
+@click.option("--proto", type=click.Choice(["spdy/3.1", "spdy/3"]),
+              help="Speak only this SPDY version (default: spdy/3.1, then spdy/3).")
+@click.option("-T", "--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
+              show_default=True, metavar="SECONDS",
+              help="Read timeout per request: a stream with no byte moving for this long "
+                   "fails and counts in 'timeouts'.")
+@click.option("--connect-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True, metavar="SECONDS",
+              help="Limit for each connect, and for each TLS handshake.")
 @click.option("--loop", type=click.Choice(["auto", "asyncio", "uvloop"]), default="auto",
-              show_default=True)
+              show_default=True,
+              help="Event loop: uvloop when installed (auto), or force one.")
 def cli(url: str, requests: int, duration: float | None, sessions: int, streams: int,
         data: str | None, headers: tuple[str, ...], method: str | None, window: int | None,
         session_window: int | None, processes: int, tls: bool, cleartext: bool,
@@ -589,21 +496,18 @@ def cli(url: str, requests: int, duration: float | None, sessions: int, streams:
         if not sep or not name.strip():
             raise click.BadParameter(f"bad header {item!r}", param_hint="-H")
         header_list.append((name.strip(), value.strip()))
-    body = None
-    if data is not None:
-        with open(data, "rb") as handle:
-            body = handle.read()
-        if not any(n.lower() == "content-length" for n, _ in header_list):
-            header_list.append(("content-length", str(len(body))))
+    if data is not None and not any(n.lower() == "content-length" for n, _ in header_list):
+        header_list.append(("content-length", str(os.stat(data).st_size)))
     cfg = BenchConfig(
         url=url,
         requests=requests,
         duration=duration,
         sessions=sessions,
         streams=streams,
-        method=(method or ("POST" if body is not None else "GET")).upper(),
+        method=(method or ("POST" if data is not None else "GET")).upper(),
         headers=header_list,
-        body=body,
+        body=None,
+        body_path=data,
         window_size=_window(window, "-w") or (1 << 20),
         session_window_size=_window(session_window, "-W"),
         tls=True if tls else (False if cleartext else None),

@@ -7,22 +7,32 @@
 `http://` URLs use cleartext SPDY by prior knowledge (unless --tls); `https://` URLs use TLS
 with ALPN (spdy/3.1, spdy/3). Exit codes follow curl: 0 ok, 2 usage, 6 could not resolve,
 7 could not connect, 16 SPDY/protocol failure (including "server does not speak SPDY"),
-22 HTTP error with --fail, 23 write error, 28 timeout, 35 TLS failure.
+22 HTTP error with --fail, 23 write error, 26 cannot read the body file, 28 timeout,
+35 TLS failure.
+
+The body is uploaded while the response is written out (full duplex), so an echo of any
+size completes. No command waits forever: the connect and TLS steps have a 10 s default
+limit, and a transfer with no byte moving either way for 60 s (--read-timeout) ends with
+exit 28; --max-time bounds the whole run, enforced even if the loop is stuck.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sys
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from typing import BinaryIO
 
 import click
 
-from .connection import SpdyClient, iter_file
+from .. import __version__
+from .connection import SpdyClient
 from .errors import SpdyClientError
 from .frametrace import FrameTracer
+from .upload import iter_file
 
 PROG = "spdyasgi-client"
 
@@ -39,11 +49,48 @@ def _err(line: str) -> None:
 
 
 async def _stdin_chunks() -> AsyncIterator[bytes]:
-    while True:
-        chunk = sys.stdin.buffer.read(65536)
-        if not chunk:
-            return
+    """Standard input, read by a daemon thread so a blocking read never stalls the loop
+    (timeouts keep firing) nor keeps the process alive at exit."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=4)
+
+    read: Callable[[int], bytes]
+    try:  # the raw descriptor: a daemon thread must hold no lock of sys.stdin at exit
+        fd = sys.stdin.fileno()
+        read = functools.partial(os.read, fd)
+    except (AttributeError, OSError, ValueError):  # no descriptor (tests): the buffer
+        read = sys.stdin.buffer.read
+
+    def reader() -> None:
+        try:
+            while True:
+                chunk: bytes = read(65536)
+                asyncio.run_coroutine_threadsafe(queue.put(chunk), loop).result()
+                if not chunk:
+                    return
+        except Exception:  # the loop is gone, or stdin failed: end of input either way
+            try:
+                asyncio.run_coroutine_threadsafe(queue.put(b""), loop)
+            except RuntimeError:
+                pass
+
+    threading.Thread(target=reader, name="stdin", daemon=True).start()
+    while chunk := await queue.get():
         yield chunk
+
+
+def _hard_deadline(seconds: float) -> threading.Timer:
+    """--max-time enforced outside the event loop: exit 28 even if a write blocks it."""
+
+    def expire() -> None:
+        _err(f"{PROG}: operation timed out after {seconds:g} seconds")
+        sys.stderr.flush()
+        os._exit(28)
+
+    timer = threading.Timer(seconds + 2.0, expire)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 async def _run(
@@ -61,6 +108,8 @@ async def _run(
     tls: bool,
     push: bool,
     connect_timeout: float | None,
+    read_timeout: float | None,
+    unix_socket: str | None,
     fail: bool,
 ) -> int:
     header_list: list[tuple[str, str]] = []
@@ -106,11 +155,16 @@ async def _run(
         cafile=cacert,
         protocols=protocols,
         cleartext_version=cleartext_version,
+        uds=unix_socket,
         connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
         accept_push=push,
         trace=tracer,
     )
-    if verbose:
+    if verbose and unix_socket:
+        _err(f"* Connecting to unix socket {unix_socket} "
+             f"({'TLS, ALPN ' + ','.join(protocols) if client.tls else 'cleartext SPDY'})")
+    elif verbose:
         _err(f"* Connecting to {client.host} port {client.port} "
              f"({'TLS, ALPN ' + ','.join(protocols) if client.tls else 'cleartext SPDY'})")
     async with client:
@@ -118,8 +172,12 @@ async def _run(
             version = client.version.value if client.version else "?"
             negotiated = client.alpn_protocol or f"spdy/{version} (prior knowledge)"
             _err(f"* Connected; speaking {negotiated}")
+        # Returns at the SYN_REPLY: the rest of the body goes up while we write the reply.
         response = await client.request(method, url, headers=header_list, content=content,
                                         timeout=None)
+        if fail and response.status >= 400:
+            await response.aclose()
+            raise _Exit(22, f"the requested URL returned error: {response.status}")
         out: BinaryIO
         if output is not None and output != "-":
             try:
@@ -147,8 +205,6 @@ async def _run(
                 body = await pushed.read()
                 _err(f"push: {pushed.path} status={pushed.status} length={len(body)} "
                      f"stream={pushed.stream_id}")
-        if fail and response.status >= 400:
-            raise _Exit(22, f"the requested URL returned error: {response.status}")
     return 0
 
 
@@ -156,24 +212,39 @@ async def _run(
 @click.argument("url")
 @click.option("-X", "--request", "method", metavar="METHOD", help="Request method.")
 @click.option("-H", "--header", "headers", multiple=True, metavar="'Name: value'",
-              help="Extra request header (repeatable).")
+              help="Extra request header, repeatable; Host: sets :host. Connection-specific "
+                   "headers (Connection, Keep-Alive, Transfer-Encoding...) are dropped.")
 @click.option("-d", "--data", "--data-binary", "data", metavar="DATA|@FILE",
               help="Request body; @file streams a file, @- reads stdin. Implies POST.")
 @click.option("-o", "--output", metavar="FILE", help="Write the body to FILE.")
 @click.option("-i", "--include", is_flag=True, help="Include the response headers in the output.")
 @click.option("-v", "--verbose", is_flag=True, help="Print every frame to stderr.")
 @click.option("-k", "--insecure", is_flag=True, help="Do not verify the TLS certificate.")
-@click.option("--cacert", metavar="FILE", help="CA bundle to verify the server with.")
+@click.option("--cacert", metavar="FILE",
+              help="CA bundle (PEM) to verify the server's certificate with.")
 @click.option("--proto", type=click.Choice(["spdy/3.1", "spdy/3"]),
-              help="Speak only this SPDY version.")
+              help="Speak only this SPDY version (the only ALPN id offered; with cleartext, "
+                   "the version spoken by prior knowledge). Default: spdy/3.1, then spdy/3.")
 @click.option("--cleartext", is_flag=True, help="Cleartext SPDY by prior knowledge, even for https://.")
 @click.option("--tls", is_flag=True, help="TLS + ALPN even for http:// URLs.")
 @click.option("--push", is_flag=True, help="Accept server pushes and list them on stderr.")
-@click.option("-m", "--max-time", type=float, metavar="SECONDS",
-              help="Maximum time for the whole operation.")
-@click.option("--connect-timeout", type=float, default=10.0, show_default=True,
-              metavar="SECONDS")
-@click.option("-f", "--fail", is_flag=True, help="Exit 22 on HTTP status >= 400.")
+@click.option("--unix-socket", metavar="PATH",
+              help="Connect to this Unix socket instead of the URL's host and port (e.g. a "
+                   "server started with spdyasgi --uds PATH); the URL still names the host.")
+@click.option("-m", "--max-time", type=click.FloatRange(min=0, min_open=True),
+              metavar="SECONDS", help="Maximum time for the whole operation (exit 28).")
+@click.option("--connect-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True, metavar="SECONDS",
+              help="Maximum time for the TCP (or Unix socket) connect, and again for the "
+                   "TLS handshake (exit 28).")
+@click.option("--read-timeout", type=click.FloatRange(min=0), default=60.0,
+              show_default=True, metavar="SECONDS",
+              help="Give up (exit 28) when no byte moved either way for this long while "
+                   "waiting for the response; 0 waits forever.")
+@click.option("-f", "--fail", is_flag=True,
+              help="On HTTP status >= 400 print no body and exit 22.")
+@click.version_option(__version__, "-V", "--version", prog_name=PROG,
+                      message="%(prog)s %(version)s (SPDY/3.1, SPDY/3)")
 def cli(
     url: str,
     method: str | None,
@@ -188,8 +259,10 @@ def cli(
     cleartext: bool,
     tls: bool,
     push: bool,
+    unix_socket: str | None,
     max_time: float | None,
     connect_timeout: float,
+    read_timeout: float,
     fail: bool,
 ) -> None:
     """Fetch URL over SPDY/3.1 (https:// = TLS+ALPN, http:// = cleartext prior knowledge)."""
@@ -200,7 +273,8 @@ def cli(
 
     async def main() -> int:
         coro = _run(url, method, headers, data, output, include, verbose, insecure, cacert,
-                    proto, cleartext, tls, push, connect_timeout, fail)
+                    proto, cleartext, tls, push, connect_timeout, read_timeout or None,
+                    unix_socket, fail)
         if max_time is None:
             return await coro
         try:
@@ -209,6 +283,8 @@ def cli(
             raise _Exit(28, f"operation timed out after {max_time:g} seconds") from None
 
     code = 0
+    if max_time is not None:
+        _hard_deadline(max_time)
     try:
         code = asyncio.run(main())
     except _Exit as exc:

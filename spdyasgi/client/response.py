@@ -1,22 +1,25 @@
 """Responses (and pushed responses) of the SPDY client.
 
-A response's body is a queue of DATA payloads filled by the session. The receive window
-of the stream is reopened (`acknowledge_received_data`) only when the caller takes a chunk
-out of that queue, so a slow reader throttles the server instead of filling memory.
-Pushed bodies are the exception: they are acknowledged on arrival (like a browser's push
-cache) so an unread push can never stall the session window.
+A response's body is a queue of DATA payloads filled by the session. Arriving bytes are
+credited to the server (`acknowledge_received_data`) at once while the queue holds at most
+the client's `max_buffer` bytes; beyond that, credit waits until the caller takes chunks
+out. So a response is read while its request body is still being sent (full duplex: an
+echo of any size completes), and a caller that stops reading holds the server at
+`max_buffer` + one stream window, never more. Pushed bodies are acknowledged on arrival
+(like a browser's push cache) so an unread push can never stall the session window.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import asyncio
 
-    from .connection import SpdyClient
+    from .session import ClientSession
 
 RawHeaders = list[tuple[bytes, bytes]]
 
@@ -26,6 +29,7 @@ class StreamState:
 
     __slots__ = (
         "body_started",
+        "buffered",
         "chunks",
         "deadline",
         "discarded",
@@ -35,12 +39,17 @@ class StreamState:
         "finished",
         "headers",
         "is_push",
+        "last_activity",
         "on_done",
         "pushes",
+        "received",
         "replied",
         "send_waiter",
         "stream_id",
+        "timer",
         "trailers",
+        "unacked",
+        "upload",
         "waiter",
     )
 
@@ -53,6 +62,12 @@ class StreamState:
         self.replied = False
         self.body_started = False
         self.chunks: deque[bytes] = deque()
+        self.buffered = 0  # bytes in `chunks`
+        self.received = 0  # body bytes that arrived in all (kept bodies only)
+        self.unacked = 0  # buffered bytes not yet credited to the server (over max_buffer)
+        self.last_activity = 0.0  # loop time of the last bytes either way (idle timeout)
+        self.timer: asyncio.TimerHandle | None = None
+        self.upload: asyncio.Task[None] | None = None  # the request body still being sent
         self.discarding = False  # the body is only counted (`discard()`), not kept
         self.discarded = 0
         self.eof = False
@@ -75,6 +90,13 @@ class StreamState:
             waiter.set_result(None)
 
 
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
 def _split(raw: RawHeaders) -> tuple[dict[str, str], list[tuple[str, str]]]:
     pseudo: dict[str, str] = {}
     regular: list[tuple[str, str]] = []
@@ -89,7 +111,7 @@ def _split(raw: RawHeaders) -> tuple[dict[str, str], list[tuple[str, str]]]:
 class _Body:
     """Shared body machinery of `Response` and `PushedResponse`."""
 
-    _client: SpdyClient
+    _client: ClientSession
     _state: StreamState
     _content: bytes | None
 
@@ -120,7 +142,7 @@ class _Body:
                 return
             await client._wait(state)
 
-    async def read(self) -> bytes:
+    async def aread(self) -> bytes:
         """The whole body (cached: later calls return the same bytes)."""
         if self._content is None:
             parts = [chunk async for chunk in self.aiter_bytes()]
@@ -151,15 +173,17 @@ class _Body:
                 return total
             await client._wait(state)
 
+    read = aread  # the name this client used before following httpx
+
     @property
     def content(self) -> bytes:
-        """The body after `await read()`."""
+        """The body after `await aread()`."""
         if self._content is None:
-            raise RuntimeError("call `await response.read()` first")
+            raise RuntimeError("call `await response.aread()` first")
         return self._content
 
     async def aclose(self) -> None:
-        """Stop receiving: reset the stream (CANCEL) if the body is still arriving."""
+        """Stop: reset the stream (CANCEL) if the body is still arriving or being sent."""
         self._client._abandon(self._state)
 
     async def __aenter__(self) -> _Body:
@@ -176,7 +200,7 @@ class Response(_Body):
     `(name, value)` pair in arrival order; `raw_headers` is the block exactly as received.
     """
 
-    def __init__(self, client: SpdyClient, state: StreamState, method: str, path: str):
+    def __init__(self, client: ClientSession, state: StreamState, method: str, path: str):
         self._client = client
         self._state = state
         self._content = None
@@ -191,7 +215,8 @@ class Response(_Body):
                 version = value.decode("latin-1")
         code, _, reason = status_text.partition(" ")
         self.status: int = int(code)
-        self.reason: str = reason
+        #: The reason phrase sent, else the standard one (SPDY servers often send none).
+        self.reason: str = reason or _phrase(self.status)
         self.http_version: str = version
         self._headers: list[tuple[str, str]] | None = None
         #: Resources the server pushed with this response (complete once the body is).
@@ -223,7 +248,7 @@ class Response(_Body):
         return _split(self._state.trailers)[1]
 
     async def text(self, encoding: str = "utf-8") -> str:
-        return (await self.read()).decode(encoding, errors="replace")
+        return (await self.aread()).decode(encoding, errors="replace")
 
     def __repr__(self) -> str:
         return f"<Response stream={self.stream_id} status={self.status} {self.method} {self.path}>"
@@ -232,7 +257,7 @@ class Response(_Body):
 class PushedResponse(_Body):
     """A resource the server pushed (SYN_STREAM, UNIDIRECTIONAL) with one of our responses."""
 
-    def __init__(self, client: SpdyClient, state: StreamState, associated_stream_id: int):
+    def __init__(self, client: ClientSession, state: StreamState, associated_stream_id: int):
         self._client = client
         self._state = state
         self._content = None

@@ -251,6 +251,13 @@ async def default_handler(ex: Exchange) -> None:
     elif path == "/reset":
         ex.conn.engine.reset_stream(ex.stream_id, int(ex.query.get("code", "6")))
         ex.conn.flush()
+    elif path == "/body-then-reset":
+        # `n` bytes declared, `sent` of them sent (no FIN), then RST_STREAM INVALID_STREAM.
+        n = int(ex.query.get("n", "5"))
+        ex.respond(200, [(b"content-length", str(n).encode())])
+        await ex.send(body_bytes(int(ex.query.get("sent", str(n))), 0), end=False)
+        ex.conn.engine.reset_stream(ex.stream_id, 2)
+        ex.conn.flush()
     elif path == "/goaway":
         ex.conn.engine.close_connection(0, int(ex.query.get("last", "0")))
         ex.conn.flush()

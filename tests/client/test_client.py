@@ -132,11 +132,11 @@ async def test_discard_counts_queued_and_arriving_bytes(server: SpdyTestServer) 
 
 
 async def test_window_reopens_only_as_the_caller_reads(server: SpdyTestServer) -> None:
-    async with connect(server.url, window_size=65536) as client:
+    async with connect(server.url, window_size=65536, max_buffer=0) as client:
         response = await client.get("/bytes?n=1000000")
         await asyncio.sleep(0.3)
         buffered = sum(len(c) for c in response._state.chunks)
-        assert buffered <= 65536  # the server is stalled by our unread window
+        assert buffered <= 65536  # max_buffer=0: the server is stalled by our unread window
         data = await response.read()
         assert len(data) == 1000000
 
@@ -308,3 +308,16 @@ async def test_fire_counts_bodies_through_callbacks(server: SpdyTestServer) -> N
         assert isinstance(seen[2][2], ReadTimeout)
         assert client.active_streams == 0
         assert (await client.get("/hello")).status == 200  # the session is still fine
+
+
+async def test_reset_after_the_whole_declared_body_keeps_the_response(
+        server: SpdyTestServer) -> None:
+    """node-spdy resets a stream (INVALID_STREAM) when a WINDOW_UPDATE reaches it after it
+    queued its last DATA: a body complete per content-length stays a good response; a
+    short one is still an error."""
+    async with connect(server.url) as client:
+        response = await client.get("/body-then-reset?n=70000")
+        assert await response.aread() == body_bytes(70000, 0)
+        response = await client.get("/body-then-reset?n=70000&sent=60000")
+        with pytest.raises(StreamResetError, match="INVALID_STREAM"):
+            await response.aread()

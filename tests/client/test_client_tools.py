@@ -52,7 +52,7 @@ def test_include_headers(server: SpdyTestServer) -> None:
     assert proc.returncode == 0, proc.stderr
     head, _, body = proc.stdout.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
-    assert lines[0] == "HTTP/1.1 200"
+    assert lines[0] == "HTTP/1.1 200 OK"  # the standard phrase when :status has none
     assert "set-cookie: a=1" in lines and "set-cookie: b=2" in lines
     assert body == b"hello"
 
