@@ -250,6 +250,9 @@ class Config:
         ping_interval: float | None = None,
         ping_timeout: float = 20.0,
         timeout_receive: float = 30.0,
+        receive_min_rate: int = 500,
+        rapid_reset_burst: int = 2000,
+        rapid_reset_rate: float = 100.0,
         timeout_idle: float = 300.0,
         timeout_handshake: float = 10.0,
     ) -> None:
@@ -307,6 +310,9 @@ class Config:
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.timeout_receive = timeout_receive
+        self.receive_min_rate = receive_min_rate
+        self.rapid_reset_burst = rapid_reset_burst
+        self.rapid_reset_rate = rapid_reset_rate
         self.timeout_idle = timeout_idle
         self.timeout_handshake = timeout_handshake
 
@@ -471,6 +477,9 @@ class Config:
         positive("ping_interval", optional=True)
         positive("ping_timeout")
         positive("timeout_receive")
+        int_range("receive_min_rate", 0)
+        int_range("rapid_reset_burst", 1)
+        positive("rapid_reset_rate")
         positive("timeout_idle")
         positive("timeout_handshake")
 

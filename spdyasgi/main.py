@@ -451,7 +451,37 @@ _NON_NEGATIVE = click.FloatRange(min=0)
     type=_POSITIVE,
     default=30.0,
     show_default=True,
-    help="Seconds a half-received frame or request head may take.",
+    help=(
+        "Seconds without progress on a half-received frame or request head before the "
+        "connection is closed (see --receive-min-rate)."
+    ),
+)
+@click.option(
+    "--receive-min-rate",
+    type=click.IntRange(min=0),
+    default=500,
+    show_default=True,
+    help=(
+        "Bytes per second a half-received SPDY frame must bring over each "
+        "--timeout-receive period (slowloris guard; 0: any byte is progress)."
+    ),
+)
+@click.option(
+    "--rapid-reset-burst",
+    type=click.IntRange(min=1),
+    default=2000,
+    show_default=True,
+    help=(
+        "SPDY streams a session may open that end before any reply (reset or refused) "
+        "before it is closed, on top of --rapid-reset-rate."
+    ),
+)
+@click.option(
+    "--rapid-reset-rate",
+    type=_POSITIVE,
+    default=100.0,
+    show_default=True,
+    help="Such streams per second that a session may sustain (refill of --rapid-reset-burst).",
 )
 @click.option(
     "--timeout-idle",

@@ -71,6 +71,9 @@ CONTRACT_DEFAULTS: dict[str, Any] = {
     "ping_interval": None,
     "ping_timeout": 20.0,
     "timeout_receive": 30.0,
+    "receive_min_rate": 500,
+    "rapid_reset_burst": 2000,
+    "rapid_reset_rate": 100.0,
     "timeout_idle": 300.0,
     "timeout_handshake": 10.0,
 }

@@ -274,3 +274,33 @@ async def test_client_fin_gets_goaway_and_disconnects_the_handlers() -> None:
                 break
             await asyncio.sleep(0.01)
         assert spdyapps.observed["disconnects"] == 1
+
+
+async def test_rapid_reset_budget_is_configurable() -> None:
+    """--rapid-reset-burst/-rate reach the engine: a tiny budget ends the session with
+    GOAWAY PROTOCOL_ERROR after a few open+cancel pairs, while the default keeps it."""
+    async with run_server(app, rapid_reset_burst=5, rapid_reset_rate=0.01) as (_, port):
+        session = await RawSession.connect(port)
+        for _ in range(20):
+            session.conn.reset_stream(_open(session, "/"), StreamStatus.CANCEL)
+        session.flush()
+        await _read_until_closed(session)
+        assert session.goaway is not None
+        assert session.goaway.status == SessionStatus.PROTOCOL_ERROR
+    async with run_server(app) as (_, port):
+        session = await RawSession.connect(port)
+        for _ in range(20):
+            session.conn.reset_stream(_open(session, "/"), StreamStatus.CANCEL)
+        session.flush()
+        assert (await session.fetch("/after")).status == 200
+        assert session.goaway is None
+        await session.close()
+
+
+async def test_receive_min_rate_zero_still_closes_a_silent_partial_frame() -> None:
+    async with run_server(app, timeout_receive=0.3, receive_min_rate=0) as (_, port):
+        session = await RawSession.connect(port)
+        session.writer.write(bytes.fromhex("80030006000000"))  # 7 of a PING's 12 bytes
+        await _read_until_closed(session)
+        assert session.goaway is not None
+        assert session.goaway.status == SessionStatus.PROTOCOL_ERROR

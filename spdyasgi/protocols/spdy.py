@@ -105,6 +105,8 @@ class SpdyProtocol(SessionTimers):
                     max_frame_size=config.max_frame_size,
                     max_header_block_size=config.max_header_size,
                     max_header_count=config.max_header_count,
+                    reset_burst=config.rapid_reset_burst,
+                    reset_rate=config.rapid_reset_rate,
                 ),
                 clock=self.loop.time,
             )

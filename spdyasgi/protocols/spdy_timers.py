@@ -91,11 +91,11 @@ class SessionTimers(SessionOutput):
             return
         period = self.config.timeout_receive
         arrived = self._received_bytes - self._receive_mark
-        if arrived >= getattr(self.config, "receive_min_rate", 500) * period:
+        if arrived and arrived >= self.config.receive_min_rate * period:
             self._arm_receive_timer()  # flowing: time the next period
             return
-        logger.info("%s - frame half-sent: %d bytes in the last %ss; closing", self._peer,
-                    arrived, period)
+        logger.info("%s - frame half-sent: %d bytes in the last %ss (below --receive-min-rate "
+                    "%d B/s); closing", self._peer, arrived, period, self.config.receive_min_rate)
         self.abort_session(SessionStatus.PROTOCOL_ERROR)
 
     def _send_ping(self) -> None:
