@@ -16,6 +16,7 @@ import ssl
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -74,8 +75,21 @@ def client_context(
     return context
 
 
-async def exchange(port: int, context: ssl.SSLContext, alpn: list[str]) -> ssl.SSLObject:
-    """Connect, check ALPN, get "/" answered over what was negotiated; the SSL object."""
+class Negotiated(NamedTuple):
+    """What the handshake settled, read while the connection is open (a closed SSL
+    object reports no version)."""
+
+    version: str | None
+    cipher: str | None
+
+
+def negotiated(ssl_object: ssl.SSLObject) -> Negotiated:
+    cipher = ssl_object.cipher()
+    return Negotiated(ssl_object.version(), cipher[0] if cipher else None)
+
+
+async def exchange(port: int, context: ssl.SSLContext, alpn: list[str]) -> Negotiated:
+    """Connect, check ALPN, get "/" answered over what was negotiated."""
     expected = alpn[0] if alpn else None
     if expected in SPDY_VERSIONS:
         session = await RawSession.connect(port, ssl_context=context,
@@ -86,9 +100,9 @@ async def exchange(port: int, context: ssl.SSLContext, alpn: list[str]) -> ssl.S
             reply = await session.fetch("/")
             assert reply.status == 200
             assert f"SPDY/{expected[5:]} stream".encode() in bytes(reply.body)
+            return negotiated(ssl_object)
         finally:
             await session.close()
-        return ssl_object  # type: ignore[no-any-return]
     reader, writer = await asyncio.wait_for(
         asyncio.open_connection("127.0.0.1", port, ssl=context, server_hostname="localhost"),
         20,
@@ -100,9 +114,9 @@ async def exchange(port: int, context: ssl.SSLContext, alpn: list[str]) -> ssl.S
         data = await asyncio.wait_for(reader.read(), 20)
         assert data.startswith(b"HTTP/1.1 200 ")
         assert b"You came over HTTP/1.1." in data
+        return negotiated(ssl_object)
     finally:
         writer.close()
-    return ssl_object  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("alpn", ALPN_OFFERS, ids=ALPN_IDS)
@@ -112,16 +126,14 @@ async def test_tls12_each_default_suite(
 ) -> None:
     suite = suites_for(key_type_of(server))[suite_index]
     context = client_context(ssl.TLSVersion.TLSv1_2, alpn, suite)
-    ssl_object = await exchange(server.port, context, alpn)
-    assert ssl_object.version() == "TLSv1.2"
-    assert ssl_object.cipher()[0] == suite  # type: ignore[index]
+    result = await exchange(server.port, context, alpn)
+    assert result == Negotiated("TLSv1.2", suite)
 
 
 @pytest.mark.parametrize("alpn", ALPN_OFFERS, ids=ALPN_IDS)
 async def test_tls13(server: ServerProcess, alpn: list[str]) -> None:
     context = client_context(ssl.TLSVersion.TLSv1_3, alpn)
-    ssl_object = await exchange(server.port, context, alpn)
-    assert ssl_object.version() == "TLSv1.3"
+    assert (await exchange(server.port, context, alpn)).version == "TLSv1.3"
 
 
 async def test_tls12_client_without_a_shared_suite_gets_an_alert(server: ServerProcess) -> None:
