@@ -31,6 +31,7 @@ from spdyasgi.config import (
     MIN_WINDOW,
     SPDY_VERSIONS,
     SSL_MIN_VERSIONS,
+    WS_CHOICES,
     Config,
     ConfigError,
 )
@@ -180,11 +181,13 @@ _NON_NEGATIVE = click.FloatRange(min=0)
     help="Event loop; auto uses uvloop when installed.",
 )
 @click.option(
+    "--http",
     "--http1",
+    "http",
     type=click.Choice(HTTP1_CHOICES),
     default="auto",
     show_default=True,
-    help="HTTP/1.1 parser; auto uses httptools when installed.",
+    help="HTTP/1.1 parser (--http1 is an alias); auto uses httptools when installed.",
 )
 @click.option(
     "--lifespan",
@@ -503,6 +506,74 @@ _NON_NEGATIVE = click.FloatRange(min=0)
     default=1048576,
     show_default=True,
     help="Bytes buffered per session before app send() waits.",
+)
+@click.option(
+    "--ws",
+    type=click.Choice(WS_CHOICES),
+    default="auto",
+    show_default=True,
+    help="WebSocket implementation over HTTP/1.1; auto: websockets, else wsproto, else none.",
+)
+@click.option(
+    "--ws-max-size",
+    type=click.IntRange(min=1),
+    default=16777216,
+    show_default=True,
+    help="Largest WebSocket message accepted, in bytes (bigger: close 1009).",
+)
+@click.option(
+    "--ws-max-queue",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Received WebSocket messages queued for the app before reading pauses.",
+)
+@click.option(
+    "--ws-ping-interval",
+    type=_POSITIVE,
+    default=20.0,
+    show_default=True,
+    help="Seconds between WebSocket keepalive pings.",
+)
+@click.option(
+    "--ws-ping-timeout",
+    type=_POSITIVE,
+    default=20.0,
+    show_default=True,
+    help="Seconds to wait for a pong before closing the WebSocket.",
+)
+@click.option(
+    "--ws-per-message-deflate",
+    type=bool,
+    default=True,
+    show_default=True,
+    help="Offer the permessage-deflate WebSocket extension.",
+)
+@click.option(
+    "--h11-max-incomplete-event-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Largest HTTP/1.1 request head, both parsers [default: --max-header-size].",
+)
+@click.option(
+    "--limit-max-requests-jitter",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Random extra (0..N) added per worker to --limit-max-requests.",
+)
+@click.option(
+    "--timeout-worker-healthcheck",
+    type=_POSITIVE,
+    default=5,
+    show_default=True,
+    help="Seconds a worker may leave the supervisor's ping unanswered before it is killed.",
+)
+@click.option(
+    "--reset-contextvars/--no-reset-contextvars",
+    default=False,
+    show_default=True,
+    help="Run each request/stream in a fresh contextvars context.",
 )
 @click.option(
     "--version",
