@@ -256,6 +256,7 @@ class Config:
         self.loop = loop
         # ``http`` is uvicorn's name, ``http1`` ours: the same setting.
         self.http1 = http if http is not None else http1
+        self._http_option = "http1" if http is None else "http"  # named in errors
         self.http = self.http1
         self.lifespan = lifespan
         self.interface = interface
@@ -410,7 +411,12 @@ class Config:
         _check(self.uds is None or self.fd is None, "uds", "'uds' and 'fd' are mutually exclusive")
         choice("loop", LOOP_CHOICES)
         if not inspect.isclass(self.http1):
-            choice("http", HTTP1_CHOICES)
+            value = self.http1
+            _check(
+                value in HTTP1_CHOICES,
+                self._http_option,
+                f"{value!r} is not one of {', '.join(HTTP1_CHOICES)}",
+            )
         choice("lifespan", LIFESPAN_CHOICES)
         choice("interface", INTERFACE_CHOICES)
         if self.log_level is not None and not _is_int(self.log_level):

@@ -126,25 +126,24 @@ async def test_ping_pong_both_ways(ws: str) -> None:
     async with run_server(apps.app, ws=ws, ws_ping_interval=0.1, ws_ping_timeout=5) as (
         server,
         port,
-    ):
-        async with ws_connect(f"ws://127.0.0.1:{port}/echo", None, ping_interval=None) as client:
-            latency = await asyncio.wait_for(await client.ping(b"abc"), 10)
-            assert latency >= 0
-            (protocol,) = [c for c in server.server_state.connections if isinstance(c, WSProtocol)]
-            # The server pings every 0.1 s; the client's pongs keep the connection open.
-            pings = 0
-            original = protocol._lib_ping
+    ), ws_connect(f"ws://127.0.0.1:{port}/echo", None, ping_interval=None) as client:
+        latency = await asyncio.wait_for(await client.ping(b"abc"), 10)
+        assert latency >= 0
+        (protocol,) = [c for c in server.server_state.connections if isinstance(c, WSProtocol)]
+        # The server pings every 0.1 s; the client's pongs keep the connection open.
+        pings = 0
+        original = protocol._lib_ping
 
-            def counting(payload: bytes) -> None:
-                nonlocal pings
-                pings += 1
-                original(payload)
+        def counting(payload: bytes) -> None:
+            nonlocal pings
+            pings += 1
+            original(payload)
 
-            protocol._lib_ping = counting  # type: ignore[method-assign]
-            await until(lambda: pings >= 5)
-            await client.send("still here")
-            assert await client.recv() == "still here"
-            assert protocol._pong_handle is None or not protocol.disconnected
+        protocol._lib_ping = counting  # type: ignore[method-assign]
+        await until(lambda: pings >= 5)
+        await client.send("still here")
+        assert await client.recv() == "still here"
+        assert protocol._pong_handle is None or not protocol.disconnected
 
 
 @pytest.mark.parametrize("ws", IMPLS)
