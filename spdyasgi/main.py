@@ -106,7 +106,8 @@ _NON_NEGATIVE = click.FloatRange(min=0)
     "--env-file",
     type=_FileIn,
     default=None,
-    help="Dotenv file whose variables are set (unless already set) before loading.",
+    help="Dotenv file (read by python-dotenv) whose variables are set, unless already "
+    "set, before the app is loaded.",
 )
 @click.option(
     "--host",
@@ -184,10 +185,12 @@ _NON_NEGATIVE = click.FloatRange(min=0)
     "--http",
     "--http1",
     "http",
+    envvar=["SPDYASGI_HTTP", "SPDYASGI_HTTP1"],
     type=click.Choice(HTTP1_CHOICES),
     default="auto",
     show_default=True,
-    help="HTTP/1.1 parser (--http1 is an alias); auto uses httptools when installed.",
+    help="HTTP/1.1 parser; auto uses httptools when installed. --http1 and "
+    "SPDYASGI_HTTP1 are the older names of this option.",
 )
 @click.option(
     "--lifespan",
@@ -553,7 +556,9 @@ _NON_NEGATIVE = click.FloatRange(min=0)
     "--h11-max-incomplete-event-size",
     type=click.IntRange(min=1),
     default=None,
-    help="Largest HTTP/1.1 request head, both parsers [default: --max-header-size].",
+    help="When set, the largest HTTP/1.1 request head (request line + headers, h11 and "
+    "httptools alike; over it: 431) instead of --max-header-size, which keeps bounding "
+    "SPDY header blocks [default: --max-header-size].",
 )
 @click.option(
     "--limit-max-requests-jitter",
@@ -573,7 +578,8 @@ _NON_NEGATIVE = click.FloatRange(min=0)
     "--reset-contextvars/--no-reset-contextvars",
     default=False,
     show_default=True,
-    help="Run each request/stream in a fresh contextvars context.",
+    help="Start each HTTP/1.1 request and WebSocket from a fresh copy of the "
+    "connection's contextvars context, never from the previous pipelined request's.",
 )
 @click.option(
     "--version",

@@ -81,26 +81,31 @@ async def test_echo_1000_messages_and_1mib(
     ws: str, alpn: str | None, which: str, tls_files: tuple[str, str]
 ) -> None:
     app = apps.app if which == "starlette" else apps.fastapi_app
-    async with serve(app, tls_files, alpn, ws=ws) as (_, uri, ctx):
-        async with ws_connect(f"{uri}/echo", ctx, subprotocols=["chat", "superchat"]) as client:
-            assert client.subprotocol == "chat"
-            await echo_checks(client)
+    async with (
+        serve(app, tls_files, alpn, ws=ws) as (_, uri, ctx),
+        ws_connect(f"{uri}/echo", ctx, subprotocols=["chat", "superchat"]) as client,
+    ):
+        assert client.subprotocol == "chat"
+        await echo_checks(client)
 
 
 @pytest.mark.parametrize("ws", IMPLS)
 @pytest.mark.parametrize("http", HTTP)
 async def test_no_subprotocol_and_per_message_deflate(ws: str, http: str) -> None:
-    async with run_server(apps.app, ws=ws, http=http) as (_, port):
-        async with ws_connect(f"ws://127.0.0.1:{port}/echo", None) as client:
-            assert client.subprotocol is None
-            assert "permessage-deflate" in client.response.headers.get(
-                "Sec-WebSocket-Extensions", ""
-            )
-            await client.send("x" * 100_000)
-            assert await client.recv() == "x" * 100_000
-    async with run_server(apps.app, ws=ws, ws_per_message_deflate=False) as (_, port):
-        async with ws_connect(f"ws://127.0.0.1:{port}/echo", None) as client:
-            assert "Sec-WebSocket-Extensions" not in client.response.headers
+    async with (
+        run_server(apps.app, ws=ws, http=http) as (_, port),
+        ws_connect(f"ws://127.0.0.1:{port}/echo", None) as client,
+    ):
+        assert client.subprotocol is None
+        extensions = client.response.headers.get("Sec-WebSocket-Extensions", "")
+        assert "permessage-deflate" in extensions
+        await client.send("x" * 100_000)
+        assert await client.recv() == "x" * 100_000
+    async with (
+        run_server(apps.app, ws=ws, ws_per_message_deflate=False) as (_, port),
+        ws_connect(f"ws://127.0.0.1:{port}/echo", None) as client,
+    ):
+        assert "Sec-WebSocket-Extensions" not in client.response.headers
 
 
 @pytest.mark.parametrize("ws", IMPLS)
@@ -167,6 +172,8 @@ async def test_ping_timeout_closes_a_silent_client(ws: str) -> None:
             data += chunk  # pings (opcode 0x89) and finally a close frame
         elapsed = loop.time() - start
         assert data[:1] == b"\x89"  # a ping came first
+        close_at = data.rfind(b"\x88\x18")  # the last frame: close, 2 + 22 bytes
+        assert data[close_at + 2 : close_at + 4] == (1011).to_bytes(2, "big")
         assert 0.4 <= elapsed < 15
         writer.close()
 
@@ -260,3 +267,50 @@ async def test_spdy_session_and_websocket_on_one_port(
                     assert await asyncio.wait_for(client.recv(), 20) == f"ws {i}"
         finally:
             await session.close()
+
+
+@pytest.mark.parametrize("ws", IMPLS)
+async def test_app_failures_answer_500_or_close_1011(ws: str) -> None:
+    async with run_server(apps.app, ws=ws) as (_, port):
+        for path in ("/crash-before", "/forget"):
+            with pytest.raises(InvalidStatus) as info:
+                async with ws_connect(f"ws://127.0.0.1:{port}{path}", None):
+                    pass
+            assert info.value.response.status_code == 500
+        async with ws_connect(f"ws://127.0.0.1:{port}/crash-after", None) as client:
+            await client.send("go")
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(client.recv(), 20)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+
+
+@pytest.mark.parametrize("ws", IMPLS)
+@pytest.mark.parametrize("http", HTTP)
+async def test_invalid_handshake_is_refused_without_the_app(ws: str, http: str) -> None:
+    apps.SEEN.pop("echo_disconnect", None)
+    async with run_server(apps.app, ws=ws, http=http) as (_, port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(  # no Sec-WebSocket-Key
+            b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert head.startswith(b"HTTP/1.1 4")
+        await asyncio.wait_for(reader.read(), 10)  # then the server closes (EOF)
+        writer.close()
+    assert "echo_disconnect" not in apps.SEEN
+
+
+@pytest.mark.parametrize("ws", IMPLS)
+async def test_graceful_shutdown_closes_1012(ws: str) -> None:
+    apps.SEEN.pop("hold_disconnect", None)
+    apps.SEEN.pop("hold_open", None)
+    async with run_server(apps.app, ws=ws) as (server, port):
+        client = await ws_connect(f"ws://127.0.0.1:{port}/hold", None)
+        await until(lambda: "hold_open" in apps.SEEN)
+        server.should_exit = True
+        with pytest.raises(ConnectionClosed) as info:
+            await asyncio.wait_for(client.recv(), 20)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1012
+    await until(lambda: "hold_disconnect" in apps.SEEN)
+    assert apps.SEEN["hold_disconnect"] == 1012

@@ -108,3 +108,35 @@ async def fastapi_echo(websocket: FastAPIWebSocket) -> None:
                 await websocket.send_bytes(message["bytes"])
     except WebSocketDisconnect:
         return
+
+
+async def crash_before_accept(websocket: WebSocket) -> None:
+    raise RuntimeError("boom before accept")
+
+
+async def crash_after_accept(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.receive_text()
+    raise RuntimeError("boom after accept")
+
+
+async def forget_accept(websocket: WebSocket) -> None:
+    return
+
+
+async def hold(websocket: WebSocket) -> None:
+    """Accepts and waits; records the disconnect the server gives it."""
+    await websocket.accept()
+    SEEN["hold_open"] = True
+    try:
+        await websocket.receive_text()
+    except WebSocketDisconnect as exc:
+        SEEN["hold_disconnect"] = exc.code
+
+
+app.router.routes += [
+    WebSocketRoute("/crash-before", crash_before_accept),
+    WebSocketRoute("/crash-after", crash_after_accept),
+    WebSocketRoute("/forget", forget_accept),
+    WebSocketRoute("/hold", hold),
+]

@@ -15,6 +15,7 @@ pauses while ``ws_max_queue`` received messages wait for the app.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import http
 import logging
 import os
@@ -73,6 +74,7 @@ def handoff(http_protocol: Any, target: bytes, headers: Headers, rest: bytes) ->
         target=target,
         headers=headers,
     )
+    protocol.base_context = http_protocol.base_context
     transport.set_protocol(protocol)
     protocol.connection_made(transport)
     protocol.data_received(b"".join(parts) + rest)
@@ -119,6 +121,7 @@ class WSProtocol(asyncio.Protocol):
         self.close_reason = ""
         self.reading_paused = False
         self._denial: tuple[int, Headers, list[bytes]] | None = None
+        self.base_context: contextvars.Context | None = None  # --reset-contextvars
         self._ping_handle: asyncio.TimerHandle | None = None
         self._pong_handle: asyncio.TimerHandle | None = None
         self._close_handle: asyncio.TimerHandle | None = None
@@ -211,7 +214,10 @@ class WSProtocol(asyncio.Protocol):
         """The library accepted the request as a handshake: run the app."""
         self.handshake_started = True
         self.server_state.total_requests += 1
-        task = self.loop.create_task(self.run_asgi())
+        if self.base_context is not None:
+            task = self.base_context.copy().run(self.loop.create_task, self.run_asgi())
+        else:
+            task = self.loop.create_task(self.run_asgi())
         tasks = self.server_state.tasks
         tasks.add(task)
         task.add_done_callback(tasks.discard)

@@ -38,8 +38,8 @@ class WSProtoProtocol(WSProtocol):
 
     def _lib_receive(self, data: bytes) -> None:
         conn = self.conn
-        conn.receive_data(data)
         try:
+            conn.receive_data(data)
             events = list(conn.events())
         except RemoteProtocolError as exc:
             self._on_bad_request(str(exc))
