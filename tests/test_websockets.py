@@ -314,3 +314,37 @@ async def test_graceful_shutdown_closes_1012(ws: str) -> None:
         assert info.value.rcvd is not None and info.value.rcvd.code == 1012
     await until(lambda: "hold_disconnect" in apps.SEEN)
     assert apps.SEEN["hold_disconnect"] == 1012
+
+
+@pytest.mark.parametrize("ws", IMPLS)
+async def test_app_that_stops_receiving_pauses_the_client(ws: str) -> None:
+    """--ws-max-queue: with the app not receiving, the server stops reading, the queue
+    stays near the limit, and the client's sends block; then nothing is lost."""
+    apps.SEEN.pop("sleepy_open", None)
+    apps.SEEN["wake"] = asyncio.Event()
+    count, size = 400, 65536
+    async with (
+        run_server(apps.app, ws=ws, ws_max_queue=4, ws_per_message_deflate=False) as (
+            server,
+            port,
+        ),
+        ws_connect(f"ws://127.0.0.1:{port}/sleepy", None, compression=None) as client,
+    ):
+        await until(lambda: "sleepy_open" in apps.SEEN)
+        (protocol,) = [c for c in server.server_state.connections if isinstance(c, WSProtocol)]
+        payload = os.urandom(size)
+
+        async def send_all() -> None:
+            for _ in range(count):
+                await client.send(payload)
+
+        sender = asyncio.ensure_future(send_all())
+        # The server stops reading; the kernel buffers fill; the client's own buffer
+        # grows and its send() blocks.
+        await until(lambda: protocol.reading_paused and client.transport.get_write_buffer_size())
+        assert not sender.done(), "the client could send 25 MiB to an app that reads nothing"
+        # One socket read can hold a few messages past the limit, never the whole flood.
+        assert len(protocol.queue) <= 4 + 8
+        apps.SEEN["wake"].set()
+        await asyncio.wait_for(sender, 60)
+        await until(lambda: apps.SEEN.get("sleepy_got") == count, timeout=60)

@@ -140,3 +140,19 @@ app.router.routes += [
     WebSocketRoute("/forget", forget_accept),
     WebSocketRoute("/hold", hold),
 ]
+
+
+async def sleepy(websocket: WebSocket) -> None:
+    """Accepts, then reads nothing until the test sets SEEN["wake"]; counts messages."""
+    await websocket.accept()
+    SEEN["sleepy_open"] = True
+    await SEEN["wake"].wait()
+    SEEN["sleepy_got"] = 0
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        SEEN["sleepy_got"] += 1
+
+
+app.router.routes.append(WebSocketRoute("/sleepy", sleepy))

@@ -135,8 +135,8 @@ class H11Protocol(BaseHTTPProtocol):
                     self._reject(RESPONSE_413, linger=True)
                     return
         if (
-            self.ws_protocol_class is not None
-            and event.method == b"GET"
+            event.method == b"GET"
+            and self.ws_protocol_class is not None
             and is_websocket_upgrade(headers)
         ):
             handoff(self, event.target, headers, self.conn.trailing_data[0])
