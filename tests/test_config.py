@@ -593,3 +593,12 @@ def test_spdy_versions_filter_alpn_and_cleartext_version() -> None:
     assert config.cleartext_spdy_version == "3"
     config = Config("examples.hello:app", spdy_versions=("3.1",), cleartext_spdy_version="3.1")
     assert config.offered_alpn_protocols == ["spdy/3.1", "http/1.1"]
+
+
+def test_ws_auto_falls_back_to_wsproto_then_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    import spdyasgi.config as config_module
+
+    monkeypatch.setattr(config_module, "_module_available", lambda name: name == "wsproto")
+    assert Config(asgi3_app).ws_protocol_class.__name__ == "WSProtoProtocol"
+    monkeypatch.setattr(config_module, "_module_available", lambda name: False)
+    assert Config(asgi3_app).ws_protocol_class is None
