@@ -383,3 +383,13 @@ def test_uvicorn_options_reach_config(
     assert (config.limit_max_requests, config.limit_max_requests_jitter) == (100, 10)
     assert config.timeout_worker_healthcheck == 7
     assert config.reset_contextvars is True
+
+
+@pytest.mark.parametrize("name", ["SPDYASGI_HTTP", "SPDYASGI_HTTP1"])
+def test_http_from_either_environment_name(
+    runner: CliRunner, captured: list[Config], monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, "h11")
+    result = runner.invoke(main, ["pkg.mod:app"])
+    assert result.exit_code == 0, result.output
+    assert captured[0].http1 == "h11"
