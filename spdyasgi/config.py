@@ -243,7 +243,7 @@ class Config:
         ws_ping_timeout: float | None = 20.0,
         ws_per_message_deflate: bool = True,
         h11_max_incomplete_event_size: int | None = None,
-        limit_max_requests_jitter: int = 0,
+        limit_max_requests_jitter: int | None = 0,
         timeout_worker_healthcheck: float = 5,
         reset_contextvars: bool = False,
     ) -> None:
@@ -316,7 +316,7 @@ class Config:
         self.ws_ping_timeout = ws_ping_timeout
         self.ws_per_message_deflate = ws_per_message_deflate
         self.h11_max_incomplete_event_size = h11_max_incomplete_event_size
-        self.limit_max_requests_jitter = limit_max_requests_jitter
+        self.limit_max_requests_jitter = limit_max_requests_jitter or 0
         self.timeout_worker_healthcheck = timeout_worker_healthcheck
         self.reset_contextvars = reset_contextvars
 
