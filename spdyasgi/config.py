@@ -34,6 +34,7 @@ LoopSetupType = Literal["auto", "asyncio", "uvloop", "none"]
 HTTP1Type = Literal["auto", "h11", "httptools"]
 LifespanType = Literal["auto", "on", "off"]
 InterfaceType = Literal["auto", "asgi3", "asgi2"]
+WSType = Literal["auto", "none", "websockets", "wsproto"]
 
 LOG_LEVELS: dict[str, int] = {
     "critical": logging.CRITICAL,
@@ -45,6 +46,7 @@ LOG_LEVELS: dict[str, int] = {
 }
 LOOP_CHOICES = ("auto", "asyncio", "uvloop", "none")
 HTTP1_CHOICES = ("auto", "h11", "httptools")
+WS_CHOICES = ("auto", "none", "websockets", "wsproto")
 LIFESPAN_CHOICES = ("auto", "on", "off")
 INTERFACE_CHOICES = ("auto", "asgi3", "asgi2")
 SPDY_VERSIONS = ("3.1", "3")
@@ -58,6 +60,10 @@ MAX_CONTROL_FRAME = 2**24 - 1  # SPDY frame length is a 24-bit field
 HTTP1_CLASSES = {
     "h11": "spdyasgi.protocols.http11:H11Protocol",
     "httptools": "spdyasgi.protocols.httptools_impl:HttpToolsProtocol",
+}
+WS_CLASSES = {
+    "websockets": "spdyasgi.protocols.ws.websockets_impl:WebSocketsProtocol",
+    "wsproto": "spdyasgi.protocols.ws.wsproto_impl:WSProtoProtocol",
 }
 LIFESPAN_CLASSES = {
     "auto": "spdyasgi.asgi.lifespan:LifespanOn",
@@ -139,49 +145,22 @@ def _comma_tuple(value: str | Iterable[str]) -> tuple[str, ...]:
 
 
 def load_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
-    """Parse a dotenv file and set variables that are not already in the environment.
+    """Read a dotenv file with python-dotenv (as uvicorn does) and set each variable
+    that is not already in the environment; returns what the file defines.
 
-    Supports ``KEY=VALUE``, ``export KEY=VALUE``, ``#`` comments, and single or double
-    quoted values (double quotes understand ``\\n``, ``\\t``, ``\\"`` and ``\\\\``).
-    A tiny parser avoids a dependency for a feature most deployments never use.
+    python-dotenv understands ``export``, quotes, multi-line values and ``${VAR}``
+    interpolation; a key without ``=`` (value ``None``) sets nothing.
     """
-    values: dict[str, str] = {}
-    for lineno, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export ") :].lstrip()
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        if not sep or not key.replace("_", "").replace(".", "").isalnum():
-            raise ConfigError("env_file", f"{path}:{lineno}: expected KEY=VALUE, got {raw!r}")
-        values[key] = _parse_env_value(value.strip())
+    try:
+        from dotenv import dotenv_values
+    except ImportError as exc:  # pragma: no cover - python-dotenv is in "standard"
+        raise ConfigError(
+            "env_file", "needs python-dotenv: pip install 'spdyasgi[standard]'"
+        ) from exc
+    values = {key: value for key, value in dotenv_values(path).items() if value is not None}
     for key, value in values.items():
         os.environ.setdefault(key, value)
     return values
-
-
-def _parse_env_value(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] == "'":
-        return value[1:-1]
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        out: list[str] = []
-        escapes = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
-        body = value[1:-1]
-        i = 0
-        while i < len(body):
-            char = body[i]
-            if char == "\\" and i + 1 < len(body) and body[i + 1] in escapes:
-                out.append(escapes[body[i + 1]])
-                i += 2
-                continue
-            out.append(char)
-            i += 1
-        return "".join(out)
-    # Unquoted: an inline comment starts at " #".
-    hash_at = value.find(" #")
-    return (value[:hash_at] if hash_at >= 0 else value).strip()
 
 
 class Config:
@@ -197,6 +176,7 @@ class Config:
         backlog: int = 2048,
         loop: LoopSetupType = "auto",
         http1: HTTP1Type | type[Any] = "auto",
+        http: HTTP1Type | type[Any] | None = None,
         lifespan: LifespanType = "auto",
         interface: InterfaceType = "auto",
         env_file: str | os.PathLike[str] | None = None,
@@ -255,6 +235,17 @@ class Config:
         rapid_reset_rate: float = 100.0,
         timeout_idle: float = 300.0,
         timeout_handshake: float = 10.0,
+        # WebSockets and the rest of uvicorn's options (docs/websockets.md)
+        ws: WSType | type[Any] = "auto",
+        ws_max_size: int = 16777216,
+        ws_max_queue: int = 32,
+        ws_ping_interval: float | None = 20.0,
+        ws_ping_timeout: float | None = 20.0,
+        ws_per_message_deflate: bool = True,
+        h11_max_incomplete_event_size: int | None = None,
+        limit_max_requests_jitter: int | None = 0,
+        timeout_worker_healthcheck: float = 5,
+        reset_contextvars: bool = False,
     ) -> None:
         self.app = app
         self.host = host
@@ -263,7 +254,10 @@ class Config:
         self.fd = fd
         self.backlog = backlog
         self.loop = loop
-        self.http1 = http1
+        # ``http`` is uvicorn's name, ``http1`` ours: the same setting.
+        self.http1 = http if http is not None else http1
+        self._http_option = "http1" if http is None else "http"  # named in errors
+        self.http = self.http1
         self.lifespan = lifespan
         self.interface = interface
         self.env_file = env_file
@@ -315,6 +309,16 @@ class Config:
         self.rapid_reset_rate = rapid_reset_rate
         self.timeout_idle = timeout_idle
         self.timeout_handshake = timeout_handshake
+        self.ws = ws
+        self.ws_max_size = ws_max_size
+        self.ws_max_queue = ws_max_queue
+        self.ws_ping_interval = ws_ping_interval
+        self.ws_ping_timeout = ws_ping_timeout
+        self.ws_per_message_deflate = ws_per_message_deflate
+        self.h11_max_incomplete_event_size = h11_max_incomplete_event_size
+        self.limit_max_requests_jitter = limit_max_requests_jitter or 0
+        self.timeout_worker_healthcheck = timeout_worker_healthcheck
+        self.reset_contextvars = reset_contextvars
 
         self.reload_dirs = [str(d) for d in _as_list(reload_dirs)]
         self.reload_includes = _as_list(reload_includes)
@@ -330,6 +334,7 @@ class Config:
         self.ssl: ssl.SSLContext | None = None
         self.encoded_headers: list[tuple[bytes, bytes]] = []
         self._http_protocol_class: type[Any] | None = None
+        self._ws_protocol_class: type[Any] | bool | None = False  # False: not resolved yet
         self._lifespan_class: type[Any] | None = None
 
         self._validate()
@@ -406,7 +411,12 @@ class Config:
         _check(self.uds is None or self.fd is None, "uds", "'uds' and 'fd' are mutually exclusive")
         choice("loop", LOOP_CHOICES)
         if not inspect.isclass(self.http1):
-            choice("http1", HTTP1_CHOICES)
+            value = self.http1
+            _check(
+                value in HTTP1_CHOICES,
+                self._http_option,
+                f"{value!r} is not one of {', '.join(HTTP1_CHOICES)}",
+            )
         choice("lifespan", LIFESPAN_CHOICES)
         choice("interface", INTERFACE_CHOICES)
         if self.log_level is not None and not _is_int(self.log_level):
@@ -482,6 +492,15 @@ class Config:
         positive("rapid_reset_rate")
         positive("timeout_idle")
         positive("timeout_handshake")
+        if not inspect.isclass(self.ws):
+            choice("ws", WS_CHOICES)
+        int_range("ws_max_size", 1)
+        int_range("ws_max_queue", 1)
+        positive("ws_ping_interval", optional=True)
+        positive("ws_ping_timeout", optional=True)
+        int_range("h11_max_incomplete_event_size", 1, optional=True)
+        int_range("limit_max_requests_jitter", 0)
+        positive("timeout_worker_healthcheck")
 
     # -- derived properties -------------------------------------------------------
 
@@ -515,6 +534,31 @@ class Config:
                 self._http_protocol_class = import_from_string(HTTP1_CLASSES[str(choice)])
         assert self._http_protocol_class is not None
         return self._http_protocol_class
+
+    @property
+    def http1_max_head_size(self) -> int:
+        """Largest HTTP/1.1 request head: ``h11_max_incomplete_event_size`` when set,
+        else ``max_header_size`` (which also bounds SPDY header blocks)."""
+        size = self.h11_max_incomplete_event_size
+        return self.max_header_size if size is None else size
+
+    @property
+    def ws_protocol_class(self) -> type[Any] | None:
+        """The WebSocket protocol chosen by ``ws``; None: upgrades get plain HTTP answers."""
+        if self._ws_protocol_class is False:
+            if inspect.isclass(self.ws):
+                self._ws_protocol_class = self.ws
+            else:
+                choice = str(self.ws)
+                if choice == "auto":
+                    choice = next(
+                        (lib for lib in ("websockets", "wsproto") if _module_available(lib)),
+                        "none",
+                    )
+                self._ws_protocol_class = (
+                    None if choice == "none" else import_from_string(WS_CLASSES[choice])
+                )
+        return self._ws_protocol_class  # type: ignore[return-value]
 
     @property
     def lifespan_class(self) -> type[Any]:

@@ -31,6 +31,7 @@ from spdyasgi.config import (
     MIN_WINDOW,
     SPDY_VERSIONS,
     SSL_MIN_VERSIONS,
+    WS_CHOICES,
     Config,
     ConfigError,
 )
@@ -105,7 +106,8 @@ _NON_NEGATIVE = click.FloatRange(min=0)
     "--env-file",
     type=_FileIn,
     default=None,
-    help="Dotenv file whose variables are set (unless already set) before loading.",
+    help="Dotenv file (read by python-dotenv) whose variables are set, unless already "
+    "set, before the app is loaded.",
 )
 @click.option(
     "--host",
@@ -180,11 +182,15 @@ _NON_NEGATIVE = click.FloatRange(min=0)
     help="Event loop; auto uses uvloop when installed.",
 )
 @click.option(
+    "--http",
     "--http1",
+    "http",
+    envvar=["SPDYASGI_HTTP", "SPDYASGI_HTTP1"],
     type=click.Choice(HTTP1_CHOICES),
     default="auto",
     show_default=True,
-    help="HTTP/1.1 parser; auto uses httptools when installed.",
+    help="HTTP/1.1 parser; auto uses httptools when installed. --http1 and "
+    "SPDYASGI_HTTP1 are the older names of this option.",
 )
 @click.option(
     "--lifespan",
@@ -503,6 +509,77 @@ _NON_NEGATIVE = click.FloatRange(min=0)
     default=1048576,
     show_default=True,
     help="Bytes buffered per session before app send() waits.",
+)
+@click.option(
+    "--ws",
+    type=click.Choice(WS_CHOICES),
+    default="auto",
+    show_default=True,
+    help="WebSocket implementation over HTTP/1.1; auto: websockets, else wsproto, else none.",
+)
+@click.option(
+    "--ws-max-size",
+    type=click.IntRange(min=1),
+    default=16777216,
+    show_default=True,
+    help="Largest WebSocket message accepted, in bytes (bigger: close 1009).",
+)
+@click.option(
+    "--ws-max-queue",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Received WebSocket messages queued for the app before reading pauses.",
+)
+@click.option(
+    "--ws-ping-interval",
+    type=_POSITIVE,
+    default=20.0,
+    show_default=True,
+    help="Seconds between WebSocket keepalive pings.",
+)
+@click.option(
+    "--ws-ping-timeout",
+    type=_POSITIVE,
+    default=20.0,
+    show_default=True,
+    help="Seconds to wait for a pong before closing the WebSocket.",
+)
+@click.option(
+    "--ws-per-message-deflate",
+    type=bool,
+    default=True,
+    show_default=True,
+    help="Offer the permessage-deflate WebSocket extension.",
+)
+@click.option(
+    "--h11-max-incomplete-event-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="When set, the largest HTTP/1.1 request head (request line + headers, h11 and "
+    "httptools alike; over it: 431) instead of --max-header-size, which keeps bounding "
+    "SPDY header blocks [default: --max-header-size].",
+)
+@click.option(
+    "--limit-max-requests-jitter",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Random extra (0..N) added per worker to --limit-max-requests.",
+)
+@click.option(
+    "--timeout-worker-healthcheck",
+    type=_POSITIVE,
+    default=5,
+    show_default=True,
+    help="Seconds a worker may leave the supervisor's ping unanswered before it is killed.",
+)
+@click.option(
+    "--reset-contextvars/--no-reset-contextvars",
+    default=False,
+    show_default=True,
+    help="Start each HTTP/1.1 request and WebSocket from a fresh copy of the "
+    "connection's contextvars context, never from the previous pipelined request's.",
 )
 @click.option(
     "--version",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import signal
 import socket
 import sys
@@ -75,6 +76,10 @@ class Server:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        # --limit-max-requests-jitter: each worker draws its own extra so they restart apart.
+        limit = config.limit_max_requests
+        jitter = getattr(config, "limit_max_requests_jitter", 0)
+        self.limit_max_requests = limit + random.randint(0, jitter) if limit and jitter else limit
         self.server_state = ServerState()
         self.started = False
         self.should_exit = False
@@ -234,7 +239,7 @@ class Server:
             await notify()
         if self.should_exit:
             return True
-        limit = self.config.limit_max_requests
+        limit = self.limit_max_requests
         if limit is not None and self.server_state.total_requests >= limit:
             logger.warning("Maximum request limit of %d exceeded. Terminating process.", limit)
             return True

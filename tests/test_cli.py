@@ -33,7 +33,18 @@ EXPECTED_OPTIONS = [
     "--reload-exclude",
     "--reload-delay",
     "--loop",
+    "--http",
     "--http1",
+    "--ws",
+    "--ws-max-size",
+    "--ws-max-queue",
+    "--ws-ping-interval",
+    "--ws-ping-timeout",
+    "--ws-per-message-deflate",
+    "--h11-max-incomplete-event-size",
+    "--limit-max-requests-jitter",
+    "--timeout-worker-healthcheck",
+    "--reset-contextvars",
     "--lifespan",
     "--interface",
     "--log-level",
@@ -105,7 +116,8 @@ def test_every_config_keyword_has_a_flag() -> None:
     import inspect
 
     names = {p.name for p in main.params}
-    internal = {"app", "log_config", "callback_notify", "loop"}  # loop is a flag, see below
+    # loop is a flag, see below; http1 is the old name of --http (its alias --http1)
+    internal = {"app", "log_config", "callback_notify", "loop", "http1"}
     for keyword in inspect.signature(Config).parameters:
         if keyword not in internal and keyword != "self":
             assert keyword in names, keyword
@@ -196,7 +208,11 @@ def test_environment_variables(
         (["--port", "70000"], "--port"),
         (["--port", "http"], "--port"),
         (["--loop", "trio"], "--loop"),
-        (["--http1", "h2"], "--http1"),
+        (["--http1", "h2"], "--http"),
+        (["--http", "h2"], "--http"),
+        (["--ws", "socketio"], "--ws"),
+        (["--ws-max-size", "0"], "--ws-max-size"),
+        (["--limit-max-requests-jitter", "-1"], "--limit-max-requests-jitter"),
         (["--workers", "0"], "--workers"),
         (["--header", "novalue"], "--header"),
         (["--header", ":x"], "--header"),
@@ -323,3 +339,57 @@ def test_flag_for_maps_config_names_to_flags() -> None:
     assert main_module._flag_for("reload_dirs") == "'--reload-dir'"
     assert main_module._flag_for("port") == "'--port'"
     assert isinstance(main, click.Command)
+
+
+@pytest.mark.parametrize("flag", ["--http", "--http1"])
+def test_uvicorn_options_reach_config(
+    runner: CliRunner, captured: list[Config], flag: str
+) -> None:
+    args = [
+        "pkg.mod:app",
+        flag,
+        "h11",
+        "--ws",
+        "wsproto",
+        "--ws-max-size",
+        "1000",
+        "--ws-max-queue",
+        "4",
+        "--ws-ping-interval",
+        "1.5",
+        "--ws-ping-timeout",
+        "2.5",
+        "--ws-per-message-deflate",
+        "false",
+        "--h11-max-incomplete-event-size",
+        "8192",
+        "--limit-max-requests",
+        "100",
+        "--limit-max-requests-jitter",
+        "10",
+        "--timeout-worker-healthcheck",
+        "7",
+        "--reset-contextvars",
+    ]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    (config,) = captured
+    assert config.http1 == config.http == "h11"
+    assert config.ws == "wsproto"
+    assert (config.ws_max_size, config.ws_max_queue) == (1000, 4)
+    assert (config.ws_ping_interval, config.ws_ping_timeout) == (1.5, 2.5)
+    assert config.ws_per_message_deflate is False
+    assert config.http1_max_head_size == 8192 and config.max_header_size == 65536
+    assert (config.limit_max_requests, config.limit_max_requests_jitter) == (100, 10)
+    assert config.timeout_worker_healthcheck == 7
+    assert config.reset_contextvars is True
+
+
+@pytest.mark.parametrize("name", ["SPDYASGI_HTTP", "SPDYASGI_HTTP1"])
+def test_http_from_either_environment_name(
+    runner: CliRunner, captured: list[Config], monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, "h11")
+    result = runner.invoke(main, ["pkg.mod:app"])
+    assert result.exit_code == 0, result.output
+    assert captured[0].http1 == "h11"

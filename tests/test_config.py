@@ -147,6 +147,15 @@ def test_contract_defaults() -> None:
         ("headers", ["bad name:x"]),
         ("headers", ["x:a\nb"]),
         ("ping_timeout", True),
+        ("http", "h2"),
+        ("ws", "socketio"),
+        ("ws_max_size", 0),
+        ("ws_max_queue", 0),
+        ("ws_ping_interval", 0),
+        ("ws_ping_timeout", -1),
+        ("h11_max_incomplete_event_size", 0),
+        ("limit_max_requests_jitter", -1),
+        ("timeout_worker_healthcheck", 0),
     ],
 )
 def test_invalid_values_name_the_option(option: str, value: Any) -> None:
@@ -460,11 +469,42 @@ def test_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert os.environ["CFGT_KEEP"] == "from-env"
 
 
+def test_env_file_through_python_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the old hand-written parser refused: dashes in keys, multi-line values,
+    ``${VAR}`` interpolation; a line python-dotenv cannot parse is skipped, not fatal."""
+    env = tmp_path / ".env"
+    env.write_text(
+        'CFGT-DASH=yes\nCFGT_MULTI="first\nsecond"\nCFGT_REF=${CFGT_BASE}/sub\n'
+        "NOT A PAIR\nCFGT_AFTER=ok\n"
+    )
+    monkeypatch.setenv("CFGT_BASE", "/base")
+    for key in ("CFGT-DASH", "CFGT_MULTI", "CFGT_REF", "CFGT_AFTER"):
+        monkeypatch.delenv(key, raising=False)
+    values = load_env_file(env)
+    assert values["CFGT-DASH"] == os.environ["CFGT-DASH"] == "yes"
+    assert os.environ["CFGT_MULTI"] == "first\nsecond"
+    assert os.environ["CFGT_REF"] == "/base/sub"
+    assert os.environ["CFGT_AFTER"] == "ok"
+
+
+def test_http_is_http1_and_ws_defaults() -> None:
+    assert Config(asgi3_app, http="h11").http1 == "h11"
+    config = Config(asgi3_app, http="h11", h11_max_incomplete_event_size=1000)
+    assert config.http == "h11" and config.http1_max_head_size == 1000
+    config = Config(asgi3_app)
+    assert config.http1_max_head_size == config.max_header_size == 65536
+    assert (config.ws_max_size, config.ws_max_queue) == (16777216, 32)
+    assert (config.ws_ping_interval, config.ws_ping_timeout) == (20.0, 20.0)
+    assert config.ws_per_message_deflate is True
+    assert config.limit_max_requests_jitter == 0
+    assert config.timeout_worker_healthcheck == 5
+    assert config.reset_contextvars is False
+    assert config.ws_protocol_class.__name__ == "WebSocketsProtocol"  # auto, both installed
+    assert Config(asgi3_app, ws="wsproto").ws_protocol_class.__name__ == "WSProtoProtocol"
+    assert Config(asgi3_app, ws="none").ws_protocol_class is None
+
+
 def test_env_file_errors(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.env"
-    bad.write_text("NOT A PAIR\n")
-    with pytest.raises(ConfigError, match=r"bad\.env:1"):
-        load_env_file(bad)
     with pytest.raises(ConfigError, match="'env_file'"):
         Config(asgi3_app, env_file=str(tmp_path / "missing.env"))
 
@@ -553,3 +593,12 @@ def test_spdy_versions_filter_alpn_and_cleartext_version() -> None:
     assert config.cleartext_spdy_version == "3"
     config = Config("examples.hello:app", spdy_versions=("3.1",), cleartext_spdy_version="3.1")
     assert config.offered_alpn_protocols == ["spdy/3.1", "http/1.1"]
+
+
+def test_ws_auto_falls_back_to_wsproto_then_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    import spdyasgi.config as config_module
+
+    monkeypatch.setattr(config_module, "_module_available", lambda name: name == "wsproto")
+    assert Config(asgi3_app).ws_protocol_class.__name__ == "WSProtoProtocol"
+    monkeypatch.setattr(config_module, "_module_available", lambda name: False)
+    assert Config(asgi3_app).ws_protocol_class is None

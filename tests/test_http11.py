@@ -285,7 +285,8 @@ async def test_keep_alive_timeout(http1: str) -> None:
 
 
 async def test_upgrade_answered_normally(http1: str) -> None:
-    async with run_server(hello_app, http1=http1) as (_, port):
+    # --ws none: no WebSocket implementation, the app answers (test_websockets.py for ws).
+    async with run_server(hello_app, http1=http1, ws="none") as (_, port):
         reader, writer = await open_conn(port)
         writer.write(
             b"GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"

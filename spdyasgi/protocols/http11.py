@@ -18,6 +18,7 @@ from spdyasgi.protocols.http_base import (
     BaseHTTPProtocol,
 )
 from spdyasgi.protocols.http_cycle import HTTPCycle
+from spdyasgi.protocols.ws.base import handoff, is_websocket_upgrade
 
 __all__ = ["H11Protocol"]
 
@@ -96,6 +97,8 @@ class H11Protocol(BaseHTTPProtocol):
             if isinstance(event, h11.Request):
                 self._cancel_receive_timer()
                 self._on_request(event)
+                if self.upgraded:
+                    return
             elif isinstance(event, h11.Data):
                 cycle = self.cycle
                 if cycle is not None and not cycle.disconnected:
@@ -131,6 +134,13 @@ class H11Protocol(BaseHTTPProtocol):
                 if name == b"content-length" and int(value) > limit:
                     self._reject(RESPONSE_413, linger=True)
                     return
+        if (
+            event.method == b"GET"
+            and self.ws_protocol_class is not None
+            and is_websocket_upgrade(headers)
+        ):
+            handoff(self, event.target, headers, self.conn.trailing_data[0])
+            return
         scope = http_scope(
             self.base_scope,
             event.method.decode("ascii"),

@@ -5,6 +5,7 @@ backpressure and the graceful/forced shutdown hooks the server calls.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from typing import Any
@@ -66,7 +67,14 @@ class BaseHTTPProtocol(asyncio.Protocol):
         self.limit_request_body: int | None = getattr(config, "limit_request_body", None)
         self.timeout_keep_alive: float = config.timeout_keep_alive
         self.timeout_receive: float | None = getattr(config, "timeout_receive", None)
-        self.max_head_size: int = getattr(config, "max_header_size", DEFAULT_MAX_HEAD)
+        self.max_head_size: int = getattr(
+            config, "http1_max_head_size", getattr(config, "max_header_size", DEFAULT_MAX_HEAD)
+        )
+        self.ws_protocol_class: Any = getattr(config, "ws_protocol_class", None)
+        # --reset-contextvars: each request starts from the connection's clean context,
+        # not from the previous (keep-alive) request's task, which started this one.
+        self.base_context: contextvars.Context | None = None
+        self.reset_contextvars: bool = getattr(config, "reset_contextvars", False)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.flow: WriteFlow = WriteFlow(self.loop)
         self.cycle: HTTPCycle | None = None
@@ -78,6 +86,7 @@ class BaseHTTPProtocol(asyncio.Protocol):
         self._receive_handle: asyncio.TimerHandle | None = None
         self._linger_handle: asyncio.TimerHandle | None = None
         self.discarding = False  # answered and closing: incoming bytes are dropped
+        self.upgraded = False  # handed over to a WebSocket protocol
 
     # -- asyncio.Protocol -----------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -85,6 +94,8 @@ class BaseHTTPProtocol(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         server, client = addresses(transport)
         self.client = client
+        if self.reset_contextvars:
+            self.base_context = contextvars.copy_context()
         scheme = "https" if transport.get_extra_info("sslcontext") is not None else "http"
         self.base_scope = connection_scope(
             scheme=scheme,
@@ -204,7 +215,10 @@ class BaseHTTPProtocol(asyncio.Protocol):
 
     def _run(self, cycle: HTTPCycle) -> None:
         self.server_state.total_requests += 1
-        task = self.loop.create_task(cycle.run_asgi(self.app))
+        if self.base_context is not None:
+            task = self.base_context.copy().run(self.loop.create_task, cycle.run_asgi(self.app))
+        else:
+            task = self.loop.create_task(cycle.run_asgi(self.app))
         tasks = self.server_state.tasks
         tasks.add(task)
         task.add_done_callback(tasks.discard)

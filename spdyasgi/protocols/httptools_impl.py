@@ -19,6 +19,7 @@ from spdyasgi.protocols.http_base import (
     BaseHTTPProtocol,
 )
 from spdyasgi.protocols.http_cycle import HTTPCycle
+from spdyasgi.protocols.ws.base import handoff, is_websocket_upgrade
 
 __all__ = ["HttpToolsProtocol"]
 
@@ -121,6 +122,7 @@ class HttpToolsProtocol(BaseHTTPProtocol):
         self._head_bytes = 0  # raw bytes read while a head is incomplete
         self._head_size = 0  # size of the head parsed so far
         self._rejected = False
+        self._upgrade: tuple[bytes, Headers] | None = None  # a WebSocket handshake
 
     def _disconnect_cycles(self) -> None:
         super()._disconnect_cycles()
@@ -136,7 +138,11 @@ class HttpToolsProtocol(BaseHTTPProtocol):
             self._head_bytes += len(data)
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
+        except httptools.HttpParserUpgrade as exc:
+            if self._upgrade is not None:
+                target, headers = self._upgrade
+                handoff(self, target, headers, data[exc.args[0] :] if exc.args else b"")
+                return
             # No websockets: the request was answered as a normal one; nothing after it
             # on this connection can be trusted, so close once it is answered.
             if self.parsing is not None:
@@ -195,6 +201,15 @@ class HttpToolsProtocol(BaseHTTPProtocol):
             if name == b"expect" and value.lower() == b"100-continue":
                 expect_100 = True
         http_version = parser.get_http_version()
+        if (
+            self.ws_protocol_class is not None
+            and parser.should_upgrade()
+            and self.cycle is None
+            and parser.get_method() == b"GET"
+            and is_websocket_upgrade(headers)
+        ):
+            self._upgrade = (self._url, headers)
+            return
         scope = http_scope(
             self.base_scope,
             parser.get_method().decode("ascii"),

@@ -7,27 +7,81 @@ port never goes quiet), and on SIGINT/SIGTERM asks every worker to drain. A seco
 SIGINT/SIGTERM, or ``timeout_graceful_shutdown`` (+5 s) passing, kills them.
 A worker that fails during startup (exit status 3) stops the whole group with
 status 3 instead of restarting forever.
+
+Health check (``--timeout-worker-healthcheck``, uvicorn's semantics): every check
+interval the parent pings each worker over a pipe; a thread in the worker answers.
+A worker that leaves a ping unanswered for that many seconds (frozen, stopped, stuck
+in C code holding the GIL) is killed and replaced.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import signal
 import socket
 import threading
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
 from spdyasgi.config import Config
-from spdyasgi.supervisors._process import STARTUP_FAILURE, spawn_worker
+from spdyasgi.supervisors._process import STARTUP_FAILURE, run_worker
 
 logger = logging.getLogger("spdyasgi.error")
 
 SpawnFn = Callable[[Config, list[socket.socket]], BaseProcess]
 _HANDLED = ("SIGINT", "SIGTERM", "SIGHUP")
+_spawn = multiprocessing.get_context("spawn")
+_PING = b"ping"
+
+
+def _answer_pings(conn: Connection) -> None:
+    """Worker side of the health check: echo every ping until the parent goes."""
+    try:
+        while True:
+            conn.send_bytes(conn.recv_bytes())
+    except (EOFError, OSError):
+        return
+
+
+def run_checked_worker(config: Config, sockets: list[socket.socket], conn: Connection) -> None:
+    threading.Thread(target=_answer_pings, args=(conn,), daemon=True).start()
+    run_worker(config, sockets)
+
+
+def spawn_worker(config: Config, sockets: list[socket.socket]) -> BaseProcess:
+    """Start a worker with a health-check pipe (``process.health``)."""
+    parent, child = _spawn.Pipe()
+    process = _spawn.Process(target=run_checked_worker, args=(config, sockets, child), daemon=False)
+    process.start()
+    child.close()
+    process.health = parent  # type: ignore[attr-defined]
+    return process
+
+
+def _forget(process: BaseProcess) -> None:
+    conn: Connection | None = getattr(process, "health", None)
+    if conn is not None:
+        conn.close()
+
+
+def responds(process: BaseProcess, timeout: float) -> bool:
+    """Ping a worker spawned with a health pipe; True if it answered within ``timeout``."""
+    conn: Connection | None = getattr(process, "health", None)
+    if conn is None:
+        return True
+    try:
+        conn.send_bytes(_PING)
+        if conn.poll(timeout):
+            conn.recv_bytes()
+            return True
+    except (EOFError, OSError):
+        return not process.is_alive()  # it exited: keep_alive handles that
+    return False
 
 
 class Multiprocess:
@@ -93,8 +147,22 @@ class Multiprocess:
 
     def keep_alive(self) -> None:
         """Replace workers that died; give up if one could not even start."""
+        timeout = self.config.timeout_worker_healthcheck
         for index, process in enumerate(self.processes):
-            if process.is_alive() or self.should_exit.is_set():
+            if self.should_exit.is_set():
+                return
+            if process.is_alive():
+                if responds(process, timeout):
+                    continue
+                logger.warning(
+                    "Worker [%s] did not answer the health check within %ss: killing it.",
+                    process.pid,
+                    timeout,
+                )
+                process.kill()
+                process.join(5)
+                _forget(process)
+                self.processes[index] = self.spawn(self.config, self.sockets)
                 continue
             if process.exitcode == STARTUP_FAILURE:
                 logger.error("Worker [%s] failed to start: stopping.", process.pid)
@@ -104,6 +172,7 @@ class Multiprocess:
             logger.warning(
                 "Worker [%s] died with exit code %s: restarting.", process.pid, process.exitcode
             )
+            _forget(process)
             self.processes[index] = self.spawn(self.config, self.sockets)
 
     def restart_all(self) -> None:
