@@ -41,6 +41,7 @@ from soak_client import (
 )
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 RSS_GROWTH_TARGET = 10.0  # percent
 #: server log lines that mean something went wrong inside the server
 ERROR_MARKERS = ("Traceback", "Fatal error", "Exception in", "ERROR")
@@ -69,8 +70,11 @@ def start_server(args: argparse.Namespace, port: int, log: Path) -> subprocess.P
     if args.mode == "tls":
         command.append("--self-signed")
     command.extend(args.server_arg)
+    path = os.environ.get("PYTHONPATH")
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + (os.pathsep + path if path else ""))
     with open(log, "wb") as handle:
-        return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
+        return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env,
+                                stdin=subprocess.DEVNULL)
 
 
 async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -127,13 +131,20 @@ def server_errors(log: Path) -> list[str]:
 
 
 async def soak(args: argparse.Namespace) -> dict[str, Any]:
-    port = free_port()
     scheme = "https" if args.mode == "tls" else "http"
-    url = f"{scheme}://127.0.0.1:{port}"
     log = Path(args.server_log or tempfile.mkstemp(prefix="soak-server-", suffix=".log")[1])
-    proc = start_server(args, port, log)
+    for attempt in range(3):  # another process may take the free port before the server
+        port = free_port()
+        url = f"{scheme}://127.0.0.1:{port}"
+        proc = start_server(args, port, log)
+        try:
+            await wait_ready(url, proc)
+            break
+        except SystemExit:
+            if proc.poll() is None or attempt == 2 or "in use" not in log.read_text().lower():
+                proc.kill()
+                raise
     try:
-        await wait_ready(url, proc)
         return await drive(args, url, proc, log)
     finally:
         if proc.poll() is None:

@@ -21,6 +21,7 @@ import os
 from typing import Any
 
 from soak_body import FILE_SIZE, expected
+
 from spdyasgi.exceptions import ClientDisconnected
 
 Scope = dict[str, Any]
