@@ -10,8 +10,10 @@ check each byte it receives. Routes (query values are integers):
 * ``GET /stubborn?seed=S&size=N&ms=T``   -> 200 at once, then sleeps T ms ignoring any
   disconnect, then sends N bytes (a handler that does not watch for ``http.disconnect``)
 
-With ``SPDYASGI_TRACEMALLOC=DIR`` in the environment, the lifespan starts tracemalloc and
-writes snapshot diffs to DIR at intervals (see `soak_trace`); nothing of it runs otherwise.
+``SPDYASGI_SOAK_CORRUPT=N`` flips one byte of every N-th ``/data`` body (to show that the
+soak's checks catch it). With ``SPDYASGI_TRACEMALLOC=DIR`` in the environment, the
+lifespan starts tracemalloc and writes snapshot diffs to DIR at intervals (see
+`soak_trace`); nothing of either runs otherwise.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ Receive = Any
 Send = Any
 
 PIECE = 65536
+CORRUPT_EVERY = int(os.environ.get("SPDYASGI_SOAK_CORRUPT", "0"))
+_served = [0]
 
 
 def _query(scope: Scope) -> dict[str, int]:
@@ -71,6 +75,13 @@ async def _send_range(send: Send, seed: int, offset: int, length: int, chunk: in
 async def _data(scope: Scope, send: Send) -> None:
     q = _query(scope)
     size = q.get("size", 0)
+    _served[0] += 1
+    if CORRUPT_EVERY and size and _served[0] % CORRUPT_EVERY == 0:
+        body = bytearray(expected(q.get("seed", 0), 0, size))
+        body[size // 2] ^= 0x01
+        await _start(send, 200, size)
+        await send({"type": "http.response.body", "body": bytes(body)})
+        return
     await _start(send, 200, size)
     await _send_range(send, q.get("seed", 0), 0, size, q.get("chunk", PIECE))
 

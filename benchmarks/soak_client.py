@@ -281,6 +281,7 @@ class Session:
         self.current: SpdyClient | None = None
         self.lock = asyncio.Lock()
         self.closing = False
+        self.retiring: set[asyncio.Future[None]] = set()
 
     async def client(self) -> SpdyClient | None:
         async with self.lock:
@@ -290,8 +291,12 @@ class Session:
             if current is not None and current.is_usable:
                 return current
             if current is not None:
+                # The server ended it (GOAWAY or drop): streams it still carries may end
+                # normally, so close it only once they are done.
                 self.tally.sessions["lost"] += 1
-                await current.aclose()
+                retiring = asyncio.ensure_future(_retire(current))
+                self.retiring.add(retiring)
+                retiring.add_done_callback(self.retiring.discard)
             self.current = None
             for _ in range(5):
                 try:
@@ -309,6 +314,16 @@ class Session:
             if self.current is not None:
                 await self.current.aclose()
                 self.current = None
+        if self.retiring:
+            await asyncio.gather(*self.retiring)
+
+
+async def _retire(client: SpdyClient) -> None:
+    """Close a session the server ended, once its last stream is over (at most 60 s)."""
+    deadline = time.monotonic() + OP_TIMEOUT
+    while client.active_streams and not client.is_closed and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await client.aclose()
 
 
 async def open_client(url: str) -> SpdyClient:

@@ -11,6 +11,11 @@ appends one JSON line to ``DIR/summary.jsonl`` and writes ``DIR/diff-NNN.txt``:
   fragmentation);
 * the diff lists the top allocation sites (by traceback, ``SPDYASGI_TRACEMALLOC_FRAMES``
   deep, default 8) grown since the first snapshot and since the previous one.
+
+``SPDYASGI_TRACEMALLOC_FRAMES=0`` leaves tracemalloc off (only the cheap summary lines, so
+the server runs at full speed); ``SPDYASGI_MALLOC_TRIM=1`` calls glibc's ``malloc_trim(0)``
+after each line and records the RSS it leaves (``rss_trimmed_kib``): RSS that a trim gives
+back was free memory glibc kept, not live data.
 """
 
 from __future__ import annotations
@@ -37,11 +42,14 @@ class _MallInfo2(ctypes.Structure):
         "uordblks", "fordblks", "keepcost")]
 
 
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+
+
 def _mallinfo() -> dict[str, int]:
     """glibc heap figures (bytes); empty when not on glibc >= 2.33."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        function = libc.mallinfo2
+        function = _libc().mallinfo2
     except (OSError, AttributeError):
         return {}
     function.restype = _MallInfo2
@@ -79,6 +87,7 @@ class SnapshotWriter:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.interval = float(os.environ.get("SPDYASGI_TRACEMALLOC_INTERVAL", "60"))
         self.frames = int(os.environ.get("SPDYASGI_TRACEMALLOC_FRAMES", "8"))
+        self.trim = os.environ.get("SPDYASGI_MALLOC_TRIM") == "1"
         self.first: tracemalloc.Snapshot | None = None
         self.previous: tracemalloc.Snapshot | None = None
         self.index = 0
@@ -86,7 +95,8 @@ class SnapshotWriter:
         self.task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        tracemalloc.start(self.frames)
+        if self.frames:
+            tracemalloc.start(self.frames)
         self.task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
@@ -95,7 +105,8 @@ class SnapshotWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
         self.write()
-        tracemalloc.stop()
+        if self.frames:
+            tracemalloc.stop()
 
     async def _run(self) -> None:
         while True:
@@ -104,7 +115,6 @@ class SnapshotWriter:
 
     def write(self) -> None:
         """One summary line and one diff file (blocks the loop for a moment, by design)."""
-        snapshot = _filtered(tracemalloc.take_snapshot())
         traced, peak = tracemalloc.get_traced_memory()
         record: dict[str, Any] = {
             "index": self.index, "t": round(time.monotonic() - self.started, 1),
@@ -112,8 +122,15 @@ class SnapshotWriter:
             "gc_objects": len(gc.get_objects()), **_mallinfo(),
             "ssl_sessions": _ssl_sessions(),
         }
+        if self.trim:
+            _libc().malloc_trim(0)
+            record["rss_trimmed_kib"] = _status_kib("VmRSS:")
         with open(self.directory / "summary.jsonl", "a") as handle:
             handle.write(json.dumps(record) + "\n")
+        if not self.frames:
+            self.index += 1
+            return
+        snapshot = _filtered(tracemalloc.take_snapshot())
         lines = [json.dumps(record), ""]
         for title, base in (("since the first snapshot", self.first),
                             ("since the previous snapshot", self.previous)):

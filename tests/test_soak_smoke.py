@@ -7,6 +7,7 @@ answers that differ from what the soak app must send (every body byte is checked
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,12 +20,12 @@ ROOT = Path(__file__).resolve().parent.parent
 LANE_KINDS = ("get", "echo", "range", "abort", "reset", "slow", "slow_reader", "stubborn")
 
 
-def run_soak(tmp_path: Path, *args: str) -> dict[str, Any]:
+def run_soak(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     log = tmp_path / "server.log"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "soak.py"), "--sample", "5",
          "--server-log", str(log), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=170,
+        cwd=ROOT, capture_output=True, text=True, timeout=170, env={**os.environ, **(env or {})},
     )
     results = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert results, f"no RESULT line:\n{proc.stdout}\n{proc.stderr}"
@@ -44,6 +45,16 @@ def test_soak_without_bursts_gives_no_wrong_answer(tmp_path: Path, mode: str) ->
     for kind in (*LANE_KINDS, "churn", "stalled_session"):
         assert ops.get(kind, 0) > 0, f"no {kind} operation completed: {ops}"
     assert result["session_counts"]["churned"] > 0
+
+
+@pytest.mark.timeout(200)
+def test_soak_counts_a_flipped_byte_as_a_wrong_answer(tmp_path: Path) -> None:
+    """The checks are real: the app flips one byte of every 40th /data body."""
+    result = run_soak(tmp_path, "--duration", "5", "--seed", "13", "--no-bursts",
+                      "--no-stalls", "--no-churn", env={"SPDYASGI_SOAK_CORRUPT": "40"})
+    assert result["wrong"]["bytes"] > 0, result
+    assert result["targets_met"] is False
+    assert all(example.startswith("bytes: ") for example in result["examples"]), result
 
 
 # passes once the rapid-reset redesign lands (issue 11, item 1): today the reset budget
