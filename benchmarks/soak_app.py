@@ -14,6 +14,11 @@ check each byte it receives. Routes (query values are integers):
 soak's checks catch it). With ``SPDYASGI_TRACEMALLOC=DIR`` in the environment, the
 lifespan starts tracemalloc and writes snapshot diffs to DIR at intervals (see
 `soak_trace`); nothing of either runs otherwise.
+
+``SPDYASGI_SOAK_BUFFERED_READS=1`` is an experiment for issue 11 item 13 (TLS memory
+growth), not part of the soak: it gives the server's SPDY protocol ``get_buffer`` /
+``buffer_updated`` at import, so uvloop's TLS layer decrypts into one preallocated buffer
+instead of allocating a 256 KiB bytes object per TLS record read (see docs/soak.md).
 """
 
 from __future__ import annotations
@@ -33,6 +38,28 @@ Send = Any
 PIECE = 65536
 CORRUPT_EVERY = int(os.environ.get("SPDYASGI_SOAK_CORRUPT", "0"))
 _served = [0]
+
+
+def _buffered_reads() -> None:
+    """Patch `SpdyProtocol` into an `asyncio.BufferedProtocol` (experiment only)."""
+    from spdyasgi.protocols.spdy import SpdyProtocol
+
+    view = memoryview(bytearray(256 * 1024))  # one per process: reads are handled at once
+
+    def get_buffer(self: SpdyProtocol, sizehint: int) -> memoryview:
+        return view
+
+    def buffer_updated(self: SpdyProtocol, nbytes: int) -> None:
+        self.data_received(bytes(view[:nbytes]))
+
+    SpdyProtocol.get_buffer = get_buffer  # type: ignore[attr-defined]
+    SpdyProtocol.buffer_updated = buffer_updated  # type: ignore[attr-defined]
+    # uvloop takes the buffered path only for protocols that are not asyncio.Protocol
+    SpdyProtocol.__bases__ = (asyncio.BufferedProtocol,)
+
+
+if os.environ.get("SPDYASGI_SOAK_BUFFERED_READS") == "1":
+    _buffered_reads()
 
 
 def _query(scope: Scope) -> dict[str, int]:
