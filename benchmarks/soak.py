@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from proc import rss_kib, tree
+from proc import cpu_seconds, rss_kib, tree
 from soak_client import (
     CATEGORIES,
     Lane,
@@ -162,6 +162,7 @@ async def drive(args: argparse.Namespace, url: str, proc: subprocess.Popen[bytes
     warmup = args.warmup if args.warmup is not None else min(120.0, args.duration * 0.2)
     sampler = Sampler(proc.pid, tally, args.sample, warmup)
     start_reading = sampler.sample()
+    cpu_start = cpu_seconds(proc.pid)
     master = random.Random(args.seed)
     deadline = time.monotonic() + args.duration
     sessions = [Session(url, tally, f"session-{index}") for index in range(args.sessions)]
@@ -186,6 +187,7 @@ async def drive(args: argparse.Namespace, url: str, proc: subprocess.Popen[bytes
     fds_end = await settle_fds(proc.pid, start_reading[2], timeout=15)
     after = sampler.sample()
     errors = server_errors(log)
+    tally.server_cpu = cpu_seconds(proc.pid) - cpu_start
     return summarize(args, tally, sampler, start_reading, load_end, after, fds_end, errors, log)
 
 
@@ -215,7 +217,7 @@ def summarize(args: argparse.Namespace, tally: Tally, sampler: Sampler,
         "wrong_total": tally.wrong_total,
         "expected_errors": dict(sorted(tally.expected_errors.items())),
         "session_counts": dict(tally.sessions), "burst_count": tally.bursts,
-        "server_errors": len(errors),
+        "server_errors": len(errors), "server_cpu_s": round(tally.server_cpu, 1),
         "rss_kib": {"start": start[1], "baseline": baseline[1], "baseline_at": baseline[0],
                     "end_of_load": load_end[1], "peak": peak, "after": after[1]},
         "rss_growth_pct": round(growth, 2),
@@ -232,7 +234,7 @@ def summarize(args: argparse.Namespace, tally: Tally, sampler: Sampler,
           + ", ".join(f"{k} {tally.wrong[k]}" for k in CATEGORIES))
     for example in tally.examples[:10]:
         print(f"  e.g. {example}")
-    print(f"server error lines {len(errors)} (log: {log})")
+    print(f"server error lines {len(errors)} (log: {log}); server CPU {tally.server_cpu:.1f} s")
     for line in errors[:5]:
         print(f"  {line}")
     print(f"RSS start {start[1] / 1024:.1f} MiB, after warm-up ({baseline[0]:g}s) "

@@ -55,6 +55,7 @@ class Tally:
     expected_errors: Counter[str] = field(default_factory=Counter)
     sessions: Counter[str] = field(default_factory=Counter)
     bursts: int = 0
+    server_cpu: float = 0.0
     examples: list[str] = field(default_factory=list)
 
     @property
