@@ -82,12 +82,16 @@ async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 3
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"the server exited with status {proc.returncode} before serving")
-        try:
+        try:  # a whole request: a cleartext connect alone succeeds before the loop runs
             client = await open_client(url)
-        except Exception:  # not listening yet
+            try:
+                response = await client.get("/data?seed=0&size=10", timeout=10)
+                await response.read()
+            finally:
+                await client.aclose()
+        except Exception:  # not serving yet
             await asyncio.sleep(0.1)
             continue
-        await client.aclose()
         return
     raise SystemExit("the server did not start serving within 30 s")
 
