@@ -57,9 +57,8 @@ def test_soak_counts_a_flipped_byte_as_a_wrong_answer(tmp_path: Path) -> None:
     assert all(example.startswith("bytes: ") for example in result["examples"]), result
 
 
-# passes once the rapid-reset redesign lands (issue 11, item 1): today the reset budget
-# closes media-player sessions with GOAWAY and their playback streams are lost.
-@pytest.mark.xfail(strict=False, reason="rapid-reset defence closes media-player sessions")
+# Regression (issue 11, items 1 and 4): the old reset budget closed media-player sessions
+# with GOAWAY, and their playback streams were lost.
 @pytest.mark.timeout(200)
 def test_soak_with_media_player_bursts_gives_no_wrong_answer(tmp_path: Path) -> None:
     result = run_soak(tmp_path, "--mode", "cleartext", "--duration", "25", "--seed", "12",
