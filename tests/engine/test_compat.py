@@ -3,6 +3,8 @@ and tolerated, with the bounds; bytes in, frames and events out."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from spdyasgi.spdy import (
@@ -32,7 +34,7 @@ def _post(h: ServerHarness, sid: int, length: int) -> list[object]:
     return list(h.request(sid, headers, fin=False))
 
 
-def _faults(events: list[object]) -> list[PeerFault]:
+def _faults(events: Sequence[object]) -> list[PeerFault]:
     return [e for e in events if isinstance(e, PeerFault)]
 
 
