@@ -255,6 +255,7 @@ class Config:
         rapid_reset_rate: float = 100.0,
         timeout_idle: float = 300.0,
         timeout_handshake: float = 10.0,
+        compat: bool = False,
     ) -> None:
         self.app = app
         self.host = host
@@ -315,6 +316,8 @@ class Config:
         self.rapid_reset_rate = rapid_reset_rate
         self.timeout_idle = timeout_idle
         self.timeout_handshake = timeout_handshake
+        #: SPDY compatibility mode: bounded tolerances for deployed clients' faults.
+        self.compat = compat
 
         self.reload_dirs = [str(d) for d in _as_list(reload_dirs)]
         self.reload_includes = _as_list(reload_includes)
