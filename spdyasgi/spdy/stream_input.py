@@ -75,8 +75,8 @@ class StreamInput(CompatTolerance):
         return max(self.local_initial_window, self.config.initial_window_size)
 
     def _oversized_data(self, stream_id: int, length: int) -> None:
-        if self._compat and length <= self._max_inbound_data() + self.limits.compat_stream_overrun:
-            return  # judged by `_admit_data` like any overrun (compat B)
+        if self._compat:
+            return  # judged by `_admit_data` like any overrun (compat B); never buffered whole
         raise ProtocolError(
             f"DATA frame of {length} bytes on stream {stream_id} exceeds every receive window"
         )
