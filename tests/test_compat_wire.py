@@ -164,9 +164,8 @@ async def test_stream_ids_out_of_order_under_concurrency(
     async with run_server(app, **_options(tls, compat, tls_files)) as (_, port):
         client = await FaultyClient.connect(port, tls, tls_files)
         ids = list(range(1, 41, 2))
-        order = ids[:]
+        order = [sid for sid in ids if sid not in (9, 21)]
         random.Random(14).shuffle(order)
-        order.remove(9), order.remove(21)
         order[3:3] = [21, 9]  # the reported case, among other inversions
         client.send(*(client.syn(sid, f"/n{sid}") for sid in order))
         await client.until(lambda: client.finished(*ids) or client.goaway is not None)
