@@ -9,7 +9,7 @@ back once: by the application's acknowledgement when delivered, here when droppe
 from __future__ import annotations
 
 from . import frames
-from .compat import CompatTolerance
+from .compat import CompatTolerance, strict_hint
 from .constants import (
     DROPPED_REQUEST_HEADERS,
     KEPT_REQUEST_HEADER,
@@ -79,6 +79,7 @@ class StreamInput(CompatTolerance):
             return  # judged by `_admit_data` like any overrun (compat B); never buffered whole
         raise ProtocolError(
             f"DATA frame of {length} bytes on stream {stream_id} exceeds every receive window"
+            + strict_hint("B")
         )
 
     def _check_request(self, stream: Stream, headers: Headers) -> tuple[str, Headers]:
