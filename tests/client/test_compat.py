@@ -56,7 +56,8 @@ async def past_the_session_window() -> AsyncIterator[int]:
 
 async def test_library_strict_fails_naming_the_fault() -> None:
     async with past_the_session_window() as port:
-        async with SpdyClient(f"http://127.0.0.1:{port}", session_window_size=65536) as client:
+        client = SpdyClient(f"http://127.0.0.1:{port}", session_window_size=65536)
+        async with client:
             with pytest.raises(SpdyClientError) as caught:
                 response = await client.get("/")
                 await response.aread()
@@ -67,8 +68,8 @@ async def test_library_compat_reports_once_and_keeps_going(
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="spdyasgi.client")
     async with past_the_session_window() as port:
-        async with SpdyClient(f"http://127.0.0.1:{port}", session_window_size=65536,
-                              compat=True) as client:
+        client = SpdyClient(f"http://127.0.0.1:{port}", session_window_size=65536, compat=True)
+        async with client:
             for _ in range(3):
                 response = await client.get("/")
                 assert response.status == 200
