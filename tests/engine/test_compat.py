@@ -264,3 +264,23 @@ def test_client_role_tolerates_a_server_sending_past_the_session_window() -> Non
         else:
             assert isinstance(events[-1], ConnectionTerminated)
             assert "fault B" in events[-1].reason
+
+
+@pytest.mark.parametrize("compat", [False, True])
+def test_fault_e_pushes_without_unidirectional_and_https_on_cleartext_need_no_mode(
+        compat: bool) -> None:
+    """E (node-spdy's pushes): already accepted by the client role, strict or not."""
+    from spdyasgi.spdy import Connection, ConnectionConfig, PushReceived
+
+    conn = Connection(ConnectionConfig(client_side=True, compat=compat))
+    sid = conn.send_request(request_headers(), end_stream=True)
+    server = ServerHarness()
+    reply = server.f.syn_reply(sid)  # compressed first: it goes first
+    push = server.f.syn_stream(2, [(b":scheme", b"https"), (b":host", b"localhost"),
+                                   (b":path", b"/style.css"), (b":status", b"200"),
+                                   (b":version", b"HTTP/1.1")], assoc=sid)  # no flag
+    events = conn.receive_data(reply + push)
+    pushes = [e for e in events if isinstance(e, PushReceived)]
+    assert [(p.stream_id, p.associated_stream_id) for p in pushes] == [(2, sid)]
+    assert (b":scheme", b"https") in pushes[0].headers
+    assert not _faults(events)
