@@ -137,8 +137,10 @@ class CompatTolerance(SessionState):
         self._watch_credit = False
         if not self._send_session_fc:
             self._send_session_fc = True
-            self._report("D", "first stream-0 WINDOW_UPDATE: the peer runs SPDY/3.1 flow "
-                         "control, enforced from here on", True)
+            if self.session_send_window < 0:  # else SPDY/3 mode made no difference
+                self._report("D", f"{-self.session_send_window} bytes sent past the SPDY/3.1 "
+                             "session window before the first stream-0 WINDOW_UPDATE (taken "
+                             "for SPDY/3 until then)", True)
 
     def _credit_without_session(self, delta: int) -> None:
         """Compat: stream credit while the peer never credited stream 0 (fault C once it
