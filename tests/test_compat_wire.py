@@ -263,6 +263,8 @@ async def test_client_crediting_streams_but_not_the_session_until_5_mib(
             with pytest.raises(asyncio.TimeoutError):
                 await client.pump(timeout=1.5)
             assert len(stream.body) == 65536 and not stream.ended
+            (line,) = _fault_lines(caplog, "C")  # the stall is logged with what helps
+            assert "session window" in line and "--compat" in line
         await client.close()
 
 

@@ -73,14 +73,12 @@ class CompatTolerance(SessionState):
         if not self._compat:
             raise ProtocolError(reason + strict_hint("A"))
         back = (highest - stream_id) // 2
-        if (
-            stream_id % 2 == 0
-            or back > self.limits.compat_reorder_window
-            or not self._id_gaps >> back & 1
-        ):
+        # No further back than the peer may have streams open at once.
+        window = min(self.limits.compat_reorder_window, self.config.max_concurrent_streams)
+        if stream_id % 2 == 0 or back > window or not self._id_gaps >> back & 1:
             raise ProtocolError(
-                f"{reason}: reused, or older than the last {self.limits.compat_reorder_window} "
-                "ids (beyond what --compat tolerates)"
+                f"{reason}: reused, or older than the last {window} ids (beyond what "
+                "--compat tolerates)"
             )
         self._id_gaps &= ~(1 << back)
         self._report("A", f"{reason}, accepted: it was never used", True)
@@ -143,15 +141,21 @@ class CompatTolerance(SessionState):
                              "for SPDY/3 until then)", True)
 
     def _credit_without_session(self, delta: int) -> None:
-        """Compat: stream credit while the peer never credited stream 0 (fault C once it
-        reaches 64 KiB). Strict mode does not watch: the stall ends nothing, and a strict
-        session must not pay for the check."""
+        """Stream credit while the 3.1 peer never credited stream 0: fault C once it
+        reaches 64 KiB. Strict mode only reports it, once our session send window is
+        exhausted (the stall ends nothing, but the log says why and what helps)."""
         self._stream_credit += delta
         if self._stream_credit < DEFAULT_WINDOW:
             return
+        detail = f"{self._stream_credit} bytes of stream credit but no session WINDOW_UPDATE"
+        if not self._compat:
+            if self.session_send_window <= 0:
+                self._watch_credit = False
+                self._report("C", f"{detail}: the session window stays closed"
+                             + strict_hint("C"), False)
+            return
         self._watch_credit = False  # decided once: no more checks on this path
         assumed = self.remote_initial_window
-        detail = f"{self._stream_credit} bytes of stream credit but no session WINDOW_UPDATE"
         if assumed <= DEFAULT_WINDOW:
             self._report("C", f"{detail} (its INITIAL_WINDOW_SIZE {assumed} gives nothing "
                          "to assume)", False)

@@ -129,7 +129,7 @@ class SessionState:
         self._id_gaps = 0
         #: Bytes accepted beyond stream receive windows, not yet credited back (compat B).
         self.overrun = 0
-        self._session_unseen = self._watch_credit = self._session_fc and config.compat
+        self._session_unseen = self._watch_credit = self._session_fc
         self._stream_credit = 0
         self._send_session_fc = self._session_fc
         self._next_ping_id = 2 if not self.client_side else 1

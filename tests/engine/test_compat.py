@@ -79,6 +79,15 @@ def test_compat_reorder_window_bounds_how_far_back() -> None:
     assert "older than the last 4 ids" in events[-1].reason
 
 
+def test_compat_reorder_window_is_no_larger_than_the_stream_limit() -> None:
+    h = ServerHarness(compat=True, max_concurrent_streams=3)
+    h.request(9)
+    assert any(isinstance(e, RequestReceived) for e in h.request(3))  # 3 ids back
+    events = h.request(1)  # 4 ids back: more than 3 streams could have been in flight
+    assert isinstance(events[-1], ConnectionTerminated)
+    assert "older than the last 3 ids" in events[-1].reason
+
+
 def test_compat_reordered_ids_still_count_against_the_stream_limit() -> None:
     h = ServerHarness(compat=True, max_concurrent_streams=2)
     h.request(5, fin=False)
@@ -186,7 +195,10 @@ def test_strict_client_that_never_credits_the_session_stalls_at_64k() -> None:
     _download_ready(h, 1)
     assert _send_all(h, 1) == 65536
     events = h.feed(h.f.window_update(1, 65536))
-    assert events == [WindowUpdated(1, 65536)]
+    (fault,) = _faults(events)  # reported, with what would help, but nothing changes
+    assert fault.fault == "C" and not fault.tolerated and "--compat" in fault.detail
+    assert events[-1] == WindowUpdated(1, 65536)
+    assert not _faults(h.feed(h.f.window_update(1, 65536)))  # once
     assert h.conn.local_flow_control_window(1) == 0
     with pytest.raises(FlowControlBlocked):
         h.conn.send_data(1, b"x")
