@@ -335,3 +335,16 @@ async def test_conformant_client_sees_no_difference_and_no_fault_is_logged(
         assert session.goaway is None
         assert not [r for r in caplog.records if "fault" in r.getMessage()]
         await session.close()
+
+
+def test_cli_flag_reaches_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    import spdyasgi.main as main_module
+
+    configs: list[Any] = []
+    monkeypatch.setattr(main_module, "_run_config", configs.append)
+    for args, expected in (([], False), (["--compat"], True)):
+        result = CliRunner().invoke(main_module.main, ["tests.spdyapps:app", *args])
+        assert result.exit_code == 0, result.output
+        assert configs.pop().compat is expected
