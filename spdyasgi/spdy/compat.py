@@ -4,7 +4,8 @@ Strict (the default) answers each fault as the spec says and names it in the rea
 (`strict_hint`). With `ConnectionConfig(compat=True)`:
 
 - A: a SYN_STREAM id below the highest seen is accepted when it is odd, was skipped (never
-  used) and lies within the last `Limits.compat_reorder_window` ids;
+  used) and lies within the last `Limits.compat_reorder_window` ids (at most
+  `max_concurrent_streams`);
 - B: DATA beyond a receive window is accepted up to `Limits.compat_stream_overrun` bytes
   below zero per stream and `Limits.compat_session_overrun` in total (and below zero on the
   3.1 session window);
@@ -14,8 +15,9 @@ Strict (the default) answers each fault as the spec says and names it in the rea
 - D: when the version was assumed, not negotiated (`assume_version`), the session send
   window is not enforced until the peer's first stream-0 WINDOW_UPDATE.
 
-Each tolerance is reported once per session with a `PeerFault` event. Nothing here runs on
-a path a well-behaved peer takes, except one attribute check.
+Each tolerance is reported once per session with a `PeerFault` event (strict mode reports
+C too, as it only stalls). Nothing here runs on a path a well-behaved peer takes, except
+one attribute check.
 """
 
 from __future__ import annotations
