@@ -246,6 +246,7 @@ class Config:
         limit_max_requests_jitter: int | None = 0,
         timeout_worker_healthcheck: float = 5,
         reset_contextvars: bool = False,
+        compat: bool = False,
     ) -> None:
         self.app = app
         self.host = host
@@ -319,6 +320,8 @@ class Config:
         self.limit_max_requests_jitter = limit_max_requests_jitter or 0
         self.timeout_worker_healthcheck = timeout_worker_healthcheck
         self.reset_contextvars = reset_contextvars
+        #: SPDY compatibility mode: bounded tolerances for deployed clients' faults.
+        self.compat = compat
 
         self.reload_dirs = [str(d) for d in _as_list(reload_dirs)]
         self.reload_includes = _as_list(reload_includes)

@@ -582,6 +582,16 @@ _NON_NEGATIVE = click.FloatRange(min=0)
     "connection's contextvars context, never from the previous pipelined request's.",
 )
 @click.option(
+    "--compat",
+    is_flag=True,
+    default=False,
+    help=(
+        "Tolerate, bounded and logged once per session, the faults of deployed SPDY clients: "
+        "out-of-order stream ids, bodies sent past the window, a session window never "
+        "credited; on cleartext, detect SPDY/3 vs 3.1 flow control (docs/spdy.md)."
+    ),
+)
+@click.option(
     "--version",
     is_flag=True,
     expose_value=False,

@@ -111,6 +111,7 @@ async def _run(
     read_timeout: float | None,
     unix_socket: str | None,
     fail: bool,
+    compat: bool = False,
 ) -> int:
     header_list: list[tuple[str, str]] = []
     for item in headers:
@@ -160,6 +161,7 @@ async def _run(
         read_timeout=read_timeout,
         accept_push=push,
         trace=tracer,
+        compat=compat,
     )
     if verbose and unix_socket:
         _err(f"* Connecting to unix socket {unix_socket} "
@@ -243,6 +245,9 @@ async def _run(
                    "waiting for the response; 0 waits forever.")
 @click.option("-f", "--fail", is_flag=True,
               help="On HTTP status >= 400 print no body and exit 22.")
+@click.option("--compat", is_flag=True,
+              help="Tolerate a server's known SPDY faults (e.g. DATA past the session "
+                   "window), bounded, reported once on stderr.")
 @click.version_option(__version__, "-V", "--version", prog_name=PROG,
                       message="%(prog)s %(version)s (SPDY/3.1, SPDY/3)")
 def cli(
@@ -264,6 +269,7 @@ def cli(
     connect_timeout: float,
     read_timeout: float,
     fail: bool,
+    compat: bool,
 ) -> None:
     """Fetch URL over SPDY/3.1 (https:// = TLS+ALPN, http:// = cleartext prior knowledge)."""
     if cleartext and tls:
@@ -274,7 +280,7 @@ def cli(
     async def main() -> int:
         coro = _run(url, method, headers, data, output, include, verbose, insecure, cacert,
                     proto, cleartext, tls, push, connect_timeout, read_timeout or None,
-                    unix_socket, fail)
+                    unix_socket, fail, compat)
         if max_time is None:
             return await coro
         try:

@@ -91,6 +91,8 @@ class SpdyClient(ClientSession):
     retries: how many times a request refused with REFUSED_STREAM (before any response)
         is re-sent transparently when its body can be replayed.
     trace: optional hook called with ("<", bytes received) and (">", bytes sent).
+    compat: tolerate a server's known SPDY faults (docs/spdy.md "Compatibility mode"),
+        bounded; each is logged once per session and kept in `faults`.
     """
 
     def __init__(
@@ -119,6 +121,7 @@ class SpdyClient(ClientSession):
         header_compression_level: int = -1,
         retries: int = 2,
         trace: TraceHook | None = None,
+        compat: bool = False,
     ):
         super().__init__()
         scheme = "http"
@@ -165,6 +168,7 @@ class SpdyClient(ClientSession):
         self.header_compression_level = header_compression_level
         self.retries = retries
         self.trace = trace
+        self.compat = compat
 
         self.version: Version | None = None
         self.alpn_protocol: str | None = None
@@ -224,9 +228,12 @@ class SpdyClient(ClientSession):
                 accept_push=self.accept_push,
                 borrow_data=True,
                 clock=time.monotonic,
+                compat=self.compat,
             )
         )
         self._engine = engine
+        if not self.tls:
+            engine.assume_version()  # compat: detect 3 vs 3.1 flow control from the server
         engine.initiate_connection()
         self._flush()
 

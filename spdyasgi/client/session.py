@@ -14,6 +14,7 @@ its stream in either direction, or at the request's deadline, whichever comes fi
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ from ..spdy import (
     DataViewed,
     GoAwayReceived,
     HeadersReceived,
+    PeerFault,
     PingAcknowledged,
     PushReceived,
     ResponseReceived,
@@ -33,6 +35,7 @@ from ..spdy import (
     StreamStatus,
     WindowUpdated,
 )
+from ..spdy.compat import FAULTS
 from .errors import (
     ConnectionClosedError,
     GoAwayError,
@@ -46,6 +49,8 @@ from .errors import (
     stream_status_name,
 )
 from .response import PushedResponse, StreamState
+
+logger = logging.getLogger("spdyasgi.client")
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -78,6 +83,8 @@ class ClientSession:
         self._writing_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._closed: SpdyClientError | None = None
+        #: The server's faults the engine saw (once each), tolerated with `compat=True`.
+        self.faults: list[PeerFault] = []
         self._goaway: GoAwayError | None = None
         self._closed_event: asyncio.Event | None = None
         self._time: Callable[[], float] = time.monotonic  # the loop's clock, once open
@@ -213,6 +220,11 @@ class ClientSession:
             elif cls is GoAwayReceived:
                 assert isinstance(event, GoAwayReceived)
                 self._on_goaway(event)
+            elif cls is PeerFault:
+                assert isinstance(event, PeerFault)
+                self.faults.append(event)
+                logger.warning("server fault %s (%s)%s: %s", event.fault, FAULTS[event.fault],
+                               " tolerated (compat)" if event.tolerated else "", event.detail)
             elif cls is ConnectionTerminated:
                 assert isinstance(event, ConnectionTerminated)
                 self._flush()

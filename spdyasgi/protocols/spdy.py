@@ -32,6 +32,7 @@ from spdyasgi.spdy import (
     GoAwayReceived,
     HeadersReceived,
     Limits,
+    PeerFault,
     PingAcknowledged,
     RequestReceived,
     RequestRejected,
@@ -43,6 +44,7 @@ from spdyasgi.spdy import (
     WindowUpdated,
     request_head,
 )
+from spdyasgi.spdy.compat import FAULTS
 from spdyasgi.spdy.constants import stream_status_name
 from spdyasgi.spdy.exceptions import FlowControlBlocked, LocalProtocolError, StreamClosedError
 
@@ -109,6 +111,7 @@ class SpdyProtocol(SessionTimers):
                     reset_rate=config.rapid_reset_rate,
                 ),
                 clock=self.loop.time,
+                compat=config.compat,
             )
         )
         self.access = _access_logger(config)
@@ -165,6 +168,8 @@ class SpdyProtocol(SessionTimers):
         )
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s - SPDY session (%s) started", self._peer, self.protocol_name)
+        if scheme == "http":
+            self.engine.assume_version()  # cleartext: compat detects 3 vs 3.1 flow control
         self.engine.initiate_connection()
         self._flush()
         self._idle_since = self.loop.time()
@@ -239,6 +244,13 @@ class SpdyProtocol(SessionTimers):
                                  event.last_good_stream_id)
                     # No new streams will come: close (with our GOAWAY) once ours are done.
                     self._shutting_down = True
+                elif isinstance(event, PeerFault):
+                    logger.warning("%s - client fault %s (%s)%s: %s", self._peer, event.fault,
+                                   FAULTS[event.fault],
+                                   " tolerated (--compat)" if event.tolerated else "",
+                                   event.detail)
+                    if event.fault == "C" and event.tolerated:
+                        self._on_window(0)  # the session window grew: wake every stream
                 elif isinstance(event, ConnectionTerminated):
                     logger.warning("%s - closing SPDY session: %s", self._peer, event.reason)
                     self._close_after_goaway()

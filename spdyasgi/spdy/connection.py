@@ -180,7 +180,8 @@ class Connection(FrameReceiver):
         stream_id = stream.stream_id
         size = len(data)
         if size and (
-            size > stream.send_window or (self._session_fc and size > self.session_send_window)
+            size > stream.send_window
+            or (self._send_session_fc and size > self.session_send_window)
         ):  # an empty DATA (a bare FIN) goes even through a window driven below zero
             raise FlowControlBlocked(f"{size} bytes exceed the send window of stream {stream_id}")
         if reply_headers is not None:
@@ -340,8 +341,10 @@ class Connection(FrameReceiver):
             unacked = stream.unacked + size
             if unacked >= self.local_initial_window >> 1:
                 stream.unacked = 0
-                stream.recv_window = self._grant(stream_id, stream.recv_window, unacked,
-                                                 MAX_WINDOW)
+                before = stream.recv_window
+                stream.recv_window = self._grant(stream_id, before, unacked, MAX_WINDOW)
+                if before < 0:  # only after a tolerated overrun (compat B)
+                    self._overrun_repaid(before, stream.recv_window)
             else:
                 stream.unacked = unacked
         self._credit_session(size)
@@ -351,7 +354,7 @@ class Connection(FrameReceiver):
         stream = self.streams.get(stream_id)
         if stream is None:
             raise StreamClosedError(stream_id)
-        if self._session_fc:
+        if self._send_session_fc:
             return min(stream.send_window, self.session_send_window)
         return stream.send_window
 

@@ -114,6 +114,17 @@ class RequestRejected(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class PeerFault(Event):
+    """The peer did something a known deployed client or server gets wrong (see
+    `spdy.compat.FAULTS`), reported once per fault and session: `tolerated` in compat
+    mode, else what strict mode saw (the stall of fault C, which ends nothing)."""
+
+    fault: str
+    detail: str
+    tolerated: bool
+
+
+@dataclass(frozen=True, slots=True)
 class WindowUpdated(Event):
     """Our send window grew (`stream_id` 0 is the 3.1 session window)."""
 

@@ -36,6 +36,14 @@ class Limits:
     max_settings_entries: int = 16
     #: Empty DATA/HEADERS frames without FIN tolerated per stream.
     max_empty_frames: int = 100
+    #: Compatibility mode only (`ConnectionConfig.compat`, docs/spdy.md): a SYN_STREAM id
+    #: below the highest seen is accepted within the last `compat_reorder_window` ids (A);
+    #: DATA may drive a stream's receive window down to -`compat_stream_overrun`, the sum
+    #: of all streams' overruns and the 3.1 session window down to
+    #: -`compat_session_overrun` (B).
+    compat_reorder_window: int = 64
+    compat_stream_overrun: int = 4 << 20
+    compat_session_overrun: int = 8 << 20
 
 
 class Budget:

@@ -245,10 +245,12 @@ class FrameReceiver(StreamInput):
             return
         if stream_id == 0 or stream_id % 2 == 0:
             raise ProtocolError(f"SYN_STREAM with invalid client stream id {stream_id}")
+        reordered = False
         if stream_id < self.highest_remote_id:
-            raise ProtocolError(
-                f"SYN_STREAM id {stream_id} below the highest seen {self.highest_remote_id}"
-            )
+            self._reordered_stream_id(stream_id)  # raises unless tolerated (compat A)
+            reordered = True
+        elif self._compat and stream_id > self.highest_remote_id:
+            self._note_remote_id(stream_id)
         repeated = stream_id == self.highest_remote_id
         try:
             headers = self._decompressor.decode(payload[10:])
@@ -263,7 +265,8 @@ class FrameReceiver(StreamInput):
                                f"SYN_STREAM reuses stream id {stream_id}",
                                self.streams.get(stream_id))
             return
-        self.highest_remote_id = stream_id
+        if not reordered:
+            self.highest_remote_id = stream_id
         if self.goaway_sent and stream_id > self.last_good_stream_id:
             return  # ignored after GOAWAY: inflated, never answered
         if block_error is not None:
@@ -283,7 +286,8 @@ class FrameReceiver(StreamInput):
         stream.remote_closed = end_stream
         self.streams[stream_id] = stream
         self._remote_open += 1
-        self.last_good_stream_id = stream_id
+        if not reordered:
+            self.last_good_stream_id = stream_id
         if not self.config.validate_requests:
             head = request_head(headers)
         else:
@@ -459,6 +463,8 @@ class FrameReceiver(StreamInput):
                 return
             if delta == 0:
                 raise ProtocolError("session WINDOW_UPDATE with delta 0")
+            if self._session_unseen:
+                self._first_session_credit()
             if self.session_send_window + delta > MAX_WINDOW:
                 raise ProtocolError("session send window overflow")
             self.session_send_window += delta
@@ -476,6 +482,8 @@ class FrameReceiver(StreamInput):
                                "stream send window overflow", stream)
             return
         stream.send_window += delta
+        if self._watch_credit:
+            self._credit_without_session(delta)
         self._emit(WindowUpdated(stream_id, delta))
 
     def _on_ping(self, payload: bytes) -> None:

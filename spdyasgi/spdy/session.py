@@ -53,6 +53,8 @@ class ConnectionConfig:
     borrow_data: bool = False
     #: Optional monotonic clock (seconds) for rate limits; the engine never reads time itself.
     clock: Callable[[], float] | None = None
+    #: Compatibility mode: bounded tolerances for faults of deployed peers (`compat.py`).
+    compat: bool = False
 
     def __post_init__(self) -> None:
         if not DEFAULT_WINDOW <= self.initial_window_size <= MAX_WINDOW:
@@ -120,6 +122,16 @@ class SessionState:
         self.goaway_received = False
         self.remote_last_good_stream_id: int | None = None
         self.terminated = False
+        # Compatibility mode (see compat.py): what was tolerated, skipped ids, overruns,
+        # whether the peer credited stream 0 yet, and whether we enforce it for sending.
+        self._compat = config.compat
+        self._faults_reported: set[str] = set()
+        self._id_gaps = 0
+        #: Bytes accepted beyond stream receive windows, not yet credited back (compat B).
+        self.overrun = 0
+        self._session_unseen = self._watch_credit = self._session_fc
+        self._stream_credit = 0
+        self._send_session_fc = self._session_fc
         self._next_ping_id = 2 if not self.client_side else 1
         self._outstanding_pings: set[int] = set()
 
@@ -158,6 +170,9 @@ class SessionState:
         self._closed_streams.add(stream_id, how)
         if stream.unacked:
             stream.unacked = 0
+        if stream.recv_window < 0:  # only after a tolerated overrun (compat B)
+            self.overrun -= -stream.recv_window
+            stream.recv_window = 0
         if stream.associated_id:
             assoc = self.streams.get(stream.associated_id)
             if assoc is not None and assoc.pushes:

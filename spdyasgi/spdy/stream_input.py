@@ -9,6 +9,7 @@ back once: by the application's acknowledgement when delivered, here when droppe
 from __future__ import annotations
 
 from . import frames
+from .compat import CompatTolerance, strict_hint
 from .constants import (
     DROPPED_REQUEST_HEADERS,
     KEPT_REQUEST_HEADER,
@@ -18,7 +19,6 @@ from .constants import (
 from .events import DataReceived, DataViewed, Event, RequestRejected
 from .exceptions import ProtocolError
 from .headers import Headers
-from .session import SessionState
 from .stream import ClosedStreams, Stream
 
 _FIN = 0x01
@@ -32,7 +32,7 @@ def _data_event(stream_id: int, data: bytes | memoryview, end_stream: bool) -> E
     return DataViewed(stream_id, data, end_stream)
 
 
-class StreamInput(SessionState):
+class StreamInput(CompatTolerance):
     """Request and body checks for peer streams (see the module docstring)."""
 
     def _without(self, events: list[Event | None], dropped: set[int]) -> list[Event]:
@@ -75,8 +75,11 @@ class StreamInput(SessionState):
         return max(self.local_initial_window, self.config.initial_window_size)
 
     def _oversized_data(self, stream_id: int, length: int) -> None:
+        if self._compat:
+            return  # judged by `_admit_data` like any overrun (compat B); never buffered whole
         raise ProtocolError(
             f"DATA frame of {length} bytes on stream {stream_id} exceeds every receive window"
+            + strict_hint("B")
         )
 
     def _check_request(self, stream: Stream, headers: Headers) -> tuple[str, Headers]:
@@ -199,9 +202,7 @@ class StreamInput(SessionState):
             raise ProtocolError("DATA on stream 0")
         if self._session_fc:
             if size > self.session_recv_window:
-                raise ProtocolError(
-                    f"DATA overran the session window ({size} > {self.session_recv_window})"
-                )
+                self._session_overrun(size)  # raises unless tolerated (compat B)
             self.session_recv_window -= size
         stream = self.streams.get(stream_id)
         end_stream = bool(flags & _FIN)
@@ -220,11 +221,11 @@ class StreamInput(SessionState):
                                "DATA before SYN_REPLY", stream)
             return None
         if size > stream.recv_window:
-            self._credit_session(arrived)
-            self._stream_error(stream_id, StreamStatus.FLOW_CONTROL_ERROR,
-                               f"DATA overran the stream window ({size} > {stream.recv_window})",
-                               stream)
-            return None
+            problem = self._stream_overrun(stream, size)  # "" when tolerated (compat B)
+            if problem:
+                self._credit_session(arrived)
+                self._stream_error(stream_id, StreamStatus.FLOW_CONTROL_ERROR, problem, stream)
+                return None
         stream.recv_window -= size
         if stream.rejected:
             self._credit_session(arrived)
