@@ -51,6 +51,7 @@ SPDY_VERSIONS = ("3.1", "3")
 #: What ALPN may offer: protocols this server can actually serve.
 ALPN_CHOICES = ("spdy/3.1", "spdy/3", "http/1.1")
 SSL_MIN_VERSIONS = tuple(MIN_VERSIONS)
+PROXY_PROTOCOL_CHOICES = ("off", "v1", "v2", "auto")
 MAX_WINDOW = 2**31 - 1
 MIN_WINDOW = 65536
 MAX_CONTROL_FRAME = 2**24 - 1  # SPDY frame length is a 24-bit field
@@ -255,6 +256,11 @@ class Config:
         rapid_reset_rate: float = 100.0,
         timeout_idle: float = 300.0,
         timeout_handshake: float = 10.0,
+        # Fleet: PROXY protocol and metrics
+        proxy_protocol: str = "off",
+        proxy_protocol_allow_ips: list[str] | str | None = None,
+        metrics_port: int | None = None,
+        metrics_host: str = "127.0.0.1",
     ) -> None:
         self.app = app
         self.host = host
@@ -315,6 +321,12 @@ class Config:
         self.rapid_reset_rate = rapid_reset_rate
         self.timeout_idle = timeout_idle
         self.timeout_handshake = timeout_handshake
+        self.proxy_protocol = proxy_protocol
+        if proxy_protocol_allow_ips is None:
+            proxy_protocol_allow_ips = os.environ.get("PROXY_PROTOCOL_ALLOW_IPS", "127.0.0.1")
+        self.proxy_protocol_allow_ips: list[str] = list(_comma_tuple(proxy_protocol_allow_ips))
+        self.metrics_port = metrics_port
+        self.metrics_host = metrics_host
 
         self.reload_dirs = [str(d) for d in _as_list(reload_dirs)]
         self.reload_includes = _as_list(reload_includes)
@@ -482,6 +494,8 @@ class Config:
         positive("rapid_reset_rate")
         positive("timeout_idle")
         positive("timeout_handshake")
+        choice("proxy_protocol", PROXY_PROTOCOL_CHOICES)
+        int_range("metrics_port", 0, 65535, optional=True)
 
     # -- derived properties -------------------------------------------------------
 

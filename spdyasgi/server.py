@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from spdyasgi.listen import BindError, FdLimitMonitor, bind, describe, guard
 from spdyasgi.protocols.auto import AutoProtocol
+from spdyasgi.protocols.proxy import proxy_protocol_factory
 from spdyasgi.tls import tls_protocol_factory
 
 if TYPE_CHECKING:
@@ -142,6 +143,8 @@ class Server:
         extra: dict[str, Any] = {"backlog": config.backlog}
         if config.ssl is not None:  # TLS is layered by the factory: see spdyasgi/tls.py
             factory = tls_protocol_factory(factory, config.ssl, loop, config.timeout_handshake)
+        if config.proxy_protocol != "off":  # below TLS and the sniff: spdyasgi/protocols/proxy.py
+            factory = proxy_protocol_factory(factory, config, state, loop)
         owned: list[socket.socket] = []
         where = describe(config)
         try:

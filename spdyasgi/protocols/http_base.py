@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from spdyasgi.access_log import AccessLogger
-from spdyasgi.asgi.scope import addresses, connection_scope
+from spdyasgi.asgi.scope import addresses, connection_scope, proxy_extension
 from spdyasgi.protocols.flow import WriteFlow
 from spdyasgi.protocols.http_cycle import HTTPCycle
 
@@ -91,7 +91,7 @@ class BaseHTTPProtocol(asyncio.Protocol):
             server=server,
             client=client,
             root_path=self.config.root_path,
-            extensions=_EXTENSIONS,
+            extensions={**_EXTENSIONS, **proxy_extension(transport)},
         )
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s - HTTP/1.1 connection made", self._peer())

@@ -19,7 +19,7 @@ import time
 from typing import Any, NoReturn
 
 from spdyasgi.access_log import AccessLogger
-from spdyasgi.asgi.scope import addresses, connection_scope, http_scope
+from spdyasgi.asgi.scope import addresses, connection_scope, http_scope, proxy_extension
 from spdyasgi.exceptions import ClientDisconnected
 from spdyasgi.protocols.spdy_sendqueue import SendQueue
 from spdyasgi.protocols.spdy_stream import StreamCycle
@@ -158,6 +158,7 @@ class SpdyProtocol(SessionTimers):
                 "http.response.trailers": {},
                 "http.response.pathsend": {},
                 "spdy": {"version": self._version_text},
+                **proxy_extension(transport),
             },
         )
         transport.set_write_buffer_limits(  # type: ignore[attr-defined]
