@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import socket
 import struct
 from collections.abc import AsyncIterator, Callable
@@ -78,7 +79,7 @@ async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                  for k, v in proxy.items() if k != "tlvs"}
     body = json.dumps({
         "client": scope["client"], "server": scope["server"], "scheme": scope["scheme"],
-        "spdy": "spdy" in scope.get("extensions", {}), "proxy": proxy,
+        "spdy": "spdy" in scope.get("extensions", {}), "proxy": proxy, "pid": os.getpid(),
     }).encode()
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"application/json"),
