@@ -22,6 +22,7 @@ from email.utils import formatdate
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from spdyasgi import metrics
 from spdyasgi.listen import BindError, FdLimitMonitor, bind, describe, guard
 from spdyasgi.protocols.auto import AutoProtocol
 from spdyasgi.protocols.proxy import proxy_protocol_factory
@@ -171,6 +172,8 @@ class Server:
                 getattr(exc, "errno", None), f"could not listen on {where}: {exc}"
             ) from exc
         self._owned_sockets = owned
+        if config.metrics_port is not None:
+            metrics.enable(config)  # RuntimeError without prometheus_client: startup fails
         self._fd_monitor = FdLimitMonitor(loop, state.connections)
         self._fd_monitor.install()
         self._log_started()
@@ -231,6 +234,7 @@ class Server:
             self._refresh_headers(second)
             if self._fd_monitor is not None:
                 self._fd_monitor.tick()
+            metrics.sync(self.server_state.connections)
         notify = getattr(self.config, "callback_notify", None)
         if notify is not None and now - self._last_notified > self.config.timeout_notify / 2:
             self._last_notified = now
@@ -282,6 +286,7 @@ class Server:
             logger.info("Waiting for background tasks to complete.")
             await self._wait(lambda: not state.tasks, deadline)
         await self._finish_tasks()
+        metrics.sync()
         for server in self.servers:
             try:
                 await asyncio.wait_for(server.wait_closed(), FORCE_GRACE)
