@@ -38,8 +38,8 @@ global
 defaults
     mode tcp
     timeout connect 5s
-    timeout client 60s
-    timeout server 60s
+    timeout client 330s
+    timeout server 330s
     retries 3
     option redispatch 1
 
@@ -66,8 +66,8 @@ global
 defaults
     mode tcp
     timeout connect 5s
-    timeout client 60s
-    timeout server 60s
+    timeout client 330s
+    timeout server 330s
     retries 3
     option redispatch 1
 

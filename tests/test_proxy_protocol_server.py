@@ -160,3 +160,25 @@ def test_options_are_checked() -> None:
     result = CliRunner().invoke(main, ["x:y", "--proxy-protocol", "v3"])
     assert result.exit_code == 2
     assert "--proxy-protocol" in result.output
+
+
+async def test_shutdown_while_reading_the_header_still_serves_the_request() -> None:
+    """A drain that starts between accept and header: the request in flight is answered
+    (the connection is drained like any other), not cut."""
+    header = v2_header(("192.0.2.45", 1), ("192.0.2.1", 80))
+    async with run_server(echo_app, proxy_protocol="v2") as (server, port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(500):  # accepted: the reader waits for its header
+            if server.server_state.connections:
+                break
+            await asyncio.sleep(0.01)
+        server.should_exit = True
+        for _ in range(500):
+            if not server.servers[0].is_serving():
+                break
+            await asyncio.sleep(0.01)
+        writer.write(header + GET)
+        status, _, body = await read_response(reader)
+        writer.close()
+    assert status == 200
+    assert json.loads(body)["client"] == ["192.0.2.45", 1]

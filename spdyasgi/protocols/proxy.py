@@ -33,6 +33,9 @@ __all__ = ["REJECTIONS", "ProxiedTransport", "ProxyProtocolReader", "proxy_proto
 logger = logging.getLogger("spdyasgi.error")
 
 _VERSIONS = {"v1": (1,), "v2": (2,), "auto": (1, 2)}
+# Server shutdown while a header is being read: the balancer's header and the client's
+# first request are usually in flight; this long to let them land and be drained properly.
+DRAIN_GRACE = 1.0
 
 #: Connections closed by the reader in this process, by reason; read by the metrics.
 REJECTIONS: Counter[str] = Counter()
@@ -105,6 +108,7 @@ class ProxyProtocolReader(asyncio.Protocol):
         self.buffer = b""
         self._timer: asyncio.TimerHandle | None = None
         self._peer = "-"
+        self._draining = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -145,8 +149,11 @@ class ProxyProtocolReader(asyncio.Protocol):
 
     # -- the server's hooks while still reading ---------------------------------------
     def shutdown(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
+        """Graceful: let the header (and request) arrive, then drain what it becomes."""
+        self._draining = True
+        if self.transport is not None and not self.transport.is_closing():
+            self._cancel_timer()
+            self._timer = self.loop.call_later(DRAIN_GRACE, self._on_timeout)
 
     def force_close(self) -> None:
         if self.transport is not None:
@@ -168,6 +175,10 @@ class ProxyProtocolReader(asyncio.Protocol):
         protocol.connection_made(transport)
         if rest and not raw.is_closing():
             _feed(protocol, rest)
+        if self._draining and not raw.is_closing():
+            current = raw.get_protocol()  # SPDY/HTTP once sniffed; TLS still handshaking
+            if current in self.server_state.connections:
+                current.shutdown()  # type: ignore[attr-defined]
 
     def _reject(self, reason: str, why: str) -> None:
         REJECTIONS[reason] += 1
