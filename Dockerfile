@@ -24,11 +24,14 @@ RUN pip install "$(ls /wheels/spdyasgi-*.whl)[standard]" && rm -rf /wheels
 COPY examples ./examples
 
 USER app
+# The served port: the CLI reads SPDYASGI_PORT (as --port) and the health check probes
+# the same one, so `docker run -e SPDYASGI_PORT=9000` moves both. Don't pass --port.
+ENV SPDYASGI_PORT=8000
 EXPOSE 8000
 
 # HTTP/1.1 on the same port as SPDY, so a plain urllib probe works.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/', timeout=4).status == 200 else 1)"]
+    CMD ["python", "-c", "import os,sys,urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:%s/' % os.environ.get('SPDYASGI_PORT', '8000'), timeout=4).status == 200 else 1)"]
 
 # Bind all interfaces inside the container only; the CLI default stays 127.0.0.1.
-CMD ["spdyasgi", "examples.hello:app", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["spdyasgi", "examples.hello:app", "--host", "0.0.0.0"]

@@ -53,6 +53,7 @@ SPDY_VERSIONS = ("3.1", "3")
 #: What ALPN may offer: protocols this server can actually serve.
 ALPN_CHOICES = ("spdy/3.1", "spdy/3", "http/1.1")
 SSL_MIN_VERSIONS = tuple(MIN_VERSIONS)
+PROXY_PROTOCOL_CHOICES = ("off", "v1", "v2", "auto")
 MAX_WINDOW = 2**31 - 1
 MIN_WINDOW = 65536
 MAX_CONTROL_FRAME = 2**24 - 1  # SPDY frame length is a 24-bit field
@@ -247,6 +248,11 @@ class Config:
         timeout_worker_healthcheck: float = 5,
         reset_contextvars: bool = False,
         compat: bool = False,
+        # Fleet: PROXY protocol and metrics
+        proxy_protocol: str = "off",
+        proxy_protocol_allow_ips: list[str] | str | None = None,
+        metrics_port: int | None = None,
+        metrics_host: str = "127.0.0.1",
     ) -> None:
         self.app = app
         self.host = host
@@ -322,6 +328,12 @@ class Config:
         self.reset_contextvars = reset_contextvars
         #: SPDY compatibility mode: bounded tolerances for deployed clients' faults.
         self.compat = compat
+        self.proxy_protocol = proxy_protocol
+        if proxy_protocol_allow_ips is None:
+            proxy_protocol_allow_ips = os.environ.get("PROXY_PROTOCOL_ALLOW_IPS", "127.0.0.1")
+        self.proxy_protocol_allow_ips: list[str] = list(_comma_tuple(proxy_protocol_allow_ips))
+        self.metrics_port = metrics_port
+        self.metrics_host = metrics_host
 
         self.reload_dirs = [str(d) for d in _as_list(reload_dirs)]
         self.reload_includes = _as_list(reload_includes)
@@ -504,6 +516,8 @@ class Config:
         int_range("h11_max_incomplete_event_size", 1, optional=True)
         int_range("limit_max_requests_jitter", 0)
         positive("timeout_worker_healthcheck")
+        choice("proxy_protocol", PROXY_PROTOCOL_CHOICES)
+        int_range("metrics_port", 0, 65535, optional=True)
 
     # -- derived properties -------------------------------------------------------
 

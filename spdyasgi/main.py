@@ -29,6 +29,7 @@ from spdyasgi.config import (
     MAX_CONTROL_FRAME,
     MAX_WINDOW,
     MIN_WINDOW,
+    PROXY_PROTOCOL_CHOICES,
     SPDY_VERSIONS,
     SSL_MIN_VERSIONS,
     WS_CHOICES,
@@ -509,6 +510,33 @@ _NON_NEGATIVE = click.FloatRange(min=0)
     default=1048576,
     show_default=True,
     help="Bytes buffered per session before app send() waits.",
+)
+# -- fleet: PROXY protocol and metrics (docs/deployment.md, docs/metrics.md) --
+@click.option(
+    "--proxy-protocol",
+    type=click.Choice(PROXY_PROTOCOL_CHOICES),
+    default="off",
+    show_default=True,
+    help="Read a PROXY protocol header (v1, v2 or either) from --proxy-protocol-allow-ips "
+    "before TLS and the protocol sniff.",
+)
+@click.option(
+    "--proxy-protocol-allow-ips",
+    default=None,
+    help="Comma list of balancer IPs/CIDRs that must send a PROXY header, or '*' "
+    "[default: $PROXY_PROTOCOL_ALLOW_IPS or 127.0.0.1].",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve Prometheus metrics on this port (needs the 'metrics' extra).",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the metrics port binds.",
 )
 @click.option(
     "--ws",

@@ -23,8 +23,10 @@ from email.utils import formatdate
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from spdyasgi import metrics
 from spdyasgi.listen import BindError, FdLimitMonitor, bind, describe, guard
 from spdyasgi.protocols.auto import AutoProtocol
+from spdyasgi.protocols.proxy import proxy_protocol_factory
 from spdyasgi.tls import tls_protocol_factory
 
 if TYPE_CHECKING:
@@ -147,6 +149,8 @@ class Server:
         extra: dict[str, Any] = {"backlog": config.backlog}
         if config.ssl is not None:  # TLS is layered by the factory: see spdyasgi/tls.py
             factory = tls_protocol_factory(factory, config.ssl, loop, config.timeout_handshake)
+        if config.proxy_protocol != "off":  # below TLS and the sniff: spdyasgi/protocols/proxy.py
+            factory = proxy_protocol_factory(factory, config, state, loop)
         owned: list[socket.socket] = []
         where = describe(config)
         try:
@@ -173,6 +177,8 @@ class Server:
                 getattr(exc, "errno", None), f"could not listen on {where}: {exc}"
             ) from exc
         self._owned_sockets = owned
+        if config.metrics_port is not None:
+            metrics.enable(config)  # RuntimeError without prometheus_client: startup fails
         self._fd_monitor = FdLimitMonitor(loop, state.connections)
         self._fd_monitor.install()
         self._log_started()
@@ -233,6 +239,7 @@ class Server:
             self._refresh_headers(second)
             if self._fd_monitor is not None:
                 self._fd_monitor.tick()
+            metrics.sync(self.server_state.connections)
         notify = getattr(self.config, "callback_notify", None)
         if notify is not None and now - self._last_notified > self.config.timeout_notify / 2:
             self._last_notified = now
@@ -284,6 +291,7 @@ class Server:
             logger.info("Waiting for background tasks to complete.")
             await self._wait(lambda: not state.tasks, deadline)
         await self._finish_tasks()
+        metrics.sync()
         for server in self.servers:
             try:
                 await asyncio.wait_for(server.wait_closed(), FORCE_GRACE)

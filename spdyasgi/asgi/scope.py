@@ -11,7 +11,7 @@ import asyncio
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-__all__ = ["addresses", "connection_scope", "http_scope", "split_target"]
+__all__ = ["addresses", "connection_scope", "http_scope", "proxy_extension", "split_target"]
 
 Address = tuple[str, int]
 
@@ -21,6 +21,16 @@ def addresses(transport: asyncio.BaseTransport) -> tuple[Address | None, Address
     return _ip_address(transport.get_extra_info("sockname")), _ip_address(
         transport.get_extra_info("peername")
     )
+
+
+def proxy_extension(transport: asyncio.BaseTransport) -> dict[str, Any]:
+    """``{"proxy_protocol": {...}}`` when a PROXY header came first, else ``{}``.
+
+    ``client``/``server`` already come from the header (``get_extra_info`` answers
+    with its addresses, see spdyasgi/protocols/proxy.py); this adds its TLVs.
+    """
+    info = transport.get_extra_info("proxy_protocol")
+    return {} if info is None else {"proxy_protocol": info}
 
 
 def _ip_address(info: Any) -> Address | None:

@@ -109,6 +109,7 @@ class SpdyClient(ClientSession):
         protocols: Sequence[str] = ("spdy/3.1", "spdy/3"),
         cleartext_version: str = "3.1",
         uds: str | None = None,
+        local_addr: tuple[str, int] | None = None,
         connect_timeout: float | None = 10.0,
         tls_timeout: float | str | None = "connect_timeout",
         read_timeout: float | None = 60.0,
@@ -150,6 +151,7 @@ class SpdyClient(ClientSession):
             raise ValueError("cleartext_version must be '3.1' or '3'")
         self.cleartext_version = cleartext_version
         self.uds = uds
+        self.local_addr = local_addr  # source address to bind (e.g. 127.0.0.2 in tests)
         self.connect_timeout = connect_timeout
         self.tls_timeout: float | None = (
             connect_timeout if isinstance(tls_timeout, str) else tls_timeout
@@ -189,7 +191,7 @@ class SpdyClient(ClientSession):
                                    ssl_context=self.ssl_context, protocols=self.protocols)
         transport, protocol = await open_transport(
             lambda: ClientProtocol(self), host=self.host, port=self.port, uds=self.uds,
-            ssl_context=ctx, server_hostname=self.server_hostname,
+            local_addr=self.local_addr, ssl_context=ctx, server_hostname=self.server_hostname,
             connect_timeout=self.connect_timeout, tls_timeout=self.tls_timeout,
         )
         where = f"unix socket {self.uds}" if self.uds else f"{self.host} port {self.port}"

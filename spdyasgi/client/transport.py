@@ -90,7 +90,8 @@ async def _within(awaitable: Awaitable[T], timeout: float | None) -> T:
 
 
 async def _connect_socket(loop: asyncio.AbstractEventLoop, host: str, port: int,
-                          uds: str | None) -> socket.socket:
+                          uds: str | None,
+                          local_addr: tuple[str, int] | None = None) -> socket.socket:
     """A connected non-blocking socket (each resolved address tried in turn)."""
     if uds is not None:
         targets: list[tuple[int, int, int, Any]] = [
@@ -106,6 +107,8 @@ async def _connect_socket(loop: asyncio.AbstractEventLoop, host: str, port: int,
             sock.setblocking(False)
             if family != socket.AF_UNIX:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if local_addr is not None:
+                    sock.bind(local_addr)
             await loop.sock_connect(sock, address)
             return sock
         except OSError as exc:
@@ -129,6 +132,7 @@ async def open_transport(
     port: int,
     uds: str | None,
     ssl_context: ssl.SSLContext | None,
+    local_addr: tuple[str, int] | None = None,
     server_hostname: str | None,
     connect_timeout: float | None,
     tls_timeout: float | None,
@@ -142,9 +146,9 @@ async def open_transport(
             if uds is not None:
                 connecting = loop.create_unix_connection(factory, uds)
             else:
-                connecting = loop.create_connection(factory, host, port)
+                connecting = loop.create_connection(factory, host, port, local_addr=local_addr)
             return await _within(connecting, connect_timeout)
-        sock = await _within(_connect_socket(loop, host, port, uds), connect_timeout)
+        sock = await _within(_connect_socket(loop, host, port, uds, local_addr), connect_timeout)
     except asyncio.TimeoutError:
         raise ConnectTimeout(
             f"connection to {where} timed out after {connect_timeout:g} s"

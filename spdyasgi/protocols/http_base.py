@@ -10,8 +10,9 @@ import logging
 import time
 from typing import Any
 
+from spdyasgi import metrics
 from spdyasgi.access_log import AccessLogger
-from spdyasgi.asgi.scope import addresses, connection_scope
+from spdyasgi.asgi.scope import addresses, connection_scope, proxy_extension
 from spdyasgi.protocols.flow import WriteFlow
 from spdyasgi.protocols.http_cycle import HTTPCycle
 
@@ -102,13 +103,17 @@ class BaseHTTPProtocol(asyncio.Protocol):
             server=server,
             client=client,
             root_path=self.config.root_path,
-            extensions=_EXTENSIONS,
+            extensions={**_EXTENSIONS, **proxy_extension(transport)},
         )
+        if metrics.STATS is not None:
+            metrics.STATS.sessions_opened["http/1.1"] += 1
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s - HTTP/1.1 connection made", self._peer())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server_state.connections.discard(self)
+        if metrics.STATS is not None:
+            metrics.STATS.sessions_closed["http/1.1"] += 1
         self._cancel_timers()
         self.flow.close()
         self._disconnect_cycles()

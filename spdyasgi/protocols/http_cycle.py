@@ -15,6 +15,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
+from spdyasgi import metrics
 from spdyasgi.asgi.messages import (
     DISCONNECT,
     NO_BODY_STATUS,
@@ -85,7 +86,8 @@ class HTTPCycle:
         self.bytes_sent = 0
         self._pending_head = False
         self._flush_handle: asyncio.Handle | None = None
-        self.start_time = time.perf_counter() if protocol.access.enabled else 0.0
+        timed = protocol.access.enabled or metrics.STATS is not None
+        self.start_time = time.perf_counter() if timed else 0.0
 
     # -- encoding hooks (per parser) ------------------------------------------------
     def _encode_head(self, status: int, headers: Headers) -> bytes:
@@ -122,6 +124,9 @@ class HTTPCycle:
 
     # -- ASGI -----------------------------------------------------------------------
     async def run_asgi(self, app: Any) -> None:
+        stats = metrics.STATS
+        if stats is not None:
+            stats.streams_opened["http/1.1"] += 1
         try:
             result = await app(self.scope, self.receive, self.send)
         except BaseException as exc:
@@ -133,6 +138,8 @@ class HTTPCycle:
                 logger.debug("Client went away during the request: %r", exc)
             else:
                 logger.error("Exception in ASGI application", exc_info=exc)
+                if stats is not None:
+                    stats.app_exceptions += 1
             self._app_failed()
             if not isinstance(exc, Exception):
                 raise
@@ -145,6 +152,11 @@ class HTTPCycle:
                 else:
                     logger.error("ASGI callable returned without starting response.")
                 self._app_failed()
+        finally:
+            if stats is not None:
+                stats.stream_done("http/1.1", self.status or (499 if self.disconnected else 0),
+                                  time.perf_counter() - self.start_time, self.body_received,
+                                  self.bytes_sent)
 
     def _app_failed(self) -> None:
         if self.disconnected or self.response_complete:

@@ -18,8 +18,9 @@ import logging
 import time
 from typing import Any, NoReturn
 
+from spdyasgi import metrics
 from spdyasgi.access_log import AccessLogger
-from spdyasgi.asgi.scope import addresses, connection_scope, http_scope
+from spdyasgi.asgi.scope import addresses, connection_scope, http_scope, proxy_extension
 from spdyasgi.exceptions import ClientDisconnected
 from spdyasgi.protocols.spdy_sendqueue import SendQueue
 from spdyasgi.protocols.spdy_stream import StreamCycle
@@ -141,6 +142,7 @@ class SpdyProtocol(SessionTimers):
         # Stream slots: client streams whose handler has not returned yet (see above).
         self._handlers = 0
         self._max_handlers = config.max_concurrent_streams
+        self._stats = metrics.STATS  # None unless --metrics-port: then per-stream adds only
 
     # ------------------------------------------------------------- connection
 
@@ -161,6 +163,7 @@ class SpdyProtocol(SessionTimers):
                 "http.response.trailers": {},
                 "http.response.pathsend": {},
                 "spdy": {"version": self._version_text},
+                **proxy_extension(transport),
             },
         )
         transport.set_write_buffer_limits(  # type: ignore[attr-defined]
@@ -170,6 +173,9 @@ class SpdyProtocol(SessionTimers):
             logger.debug("%s - SPDY session (%s) started", self._peer, self.protocol_name)
         if scheme == "http":
             self.engine.assume_version()  # cleartext: compat detects 3 vs 3.1 flow control
+        if self._stats is not None:
+            self._stats.sessions_opened[self.protocol_name] += 1
+            self._stats.count_engine(self.engine)
         self.engine.initiate_connection()
         self._flush()
         self._idle_since = self.loop.time()
@@ -180,6 +186,8 @@ class SpdyProtocol(SessionTimers):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self.server_state.connections.discard(self)
+        if self._stats is not None:
+            self._stats.sessions_closed[self.protocol_name] += 1
         for timer in (self._idle_timer, self._receive_timer, self._ping_timer,
                       self._ping_deadline, self._flush_handle, self._linger_timer,
                       self._repump):
@@ -217,6 +225,8 @@ class SpdyProtocol(SessionTimers):
                     self._on_request(event)
                 elif isinstance(event, DataReceived):
                     cycle = self.cycles.get(event.stream_id)
+                    if self._stats is not None:
+                        self._stats.body_in[self.protocol_name] += len(event.data)
                     if cycle is not None:
                         cycle.body_received(event.data, event.end_stream)
                         self._check_body_limit(cycle)
@@ -242,6 +252,8 @@ class SpdyProtocol(SessionTimers):
                 elif isinstance(event, GoAwayReceived):
                     logger.debug("%s - client sent GOAWAY (last good %d)", self._peer,
                                  event.last_good_stream_id)
+                    if self._stats is not None:
+                        self._stats.goaway_received[event.status] += 1
                     # No new streams will come: close (with our GOAWAY) once ours are done.
                     self._shutting_down = True
                 elif isinstance(event, PeerFault):
@@ -253,6 +265,8 @@ class SpdyProtocol(SessionTimers):
                         self._on_window(0)  # the session window grew: wake every stream
                 elif isinstance(event, ConnectionTerminated):
                     logger.warning("%s - closing SPDY session: %s", self._peer, event.reason)
+                    if self._stats is not None:
+                        self._stats.goaway_sent[event.status] += 1
                     self._close_after_goaway()
                     return
             self._flush()
@@ -302,6 +316,8 @@ class SpdyProtocol(SessionTimers):
         self.cycles[cycle.stream_id] = cycle
         cycle.priority = priority
         self.server_state.total_requests += 1
+        if self._stats is not None:
+            self._stats.streams_opened[self.protocol_name] += 1
         # A fixed name: asyncio would otherwise format "Task-N" for every stream.
         task = self.loop.create_task(cycle.run_asgi(self.app), name="spdyasgi-stream")
         cycle.task = task
@@ -338,6 +354,9 @@ class SpdyProtocol(SessionTimers):
         self._stream_gone(cycle.stream_id)
 
     def _on_reset(self, event: StreamReset) -> None:
+        if self._stats is not None:
+            counts = self._stats.rst_received if event.remote else self._stats.rst_sent
+            counts[event.status] += 1
         if not event.remote:
             logger.info("%s - stream %d reset (%s): %s", self._peer, event.stream_id,
                         stream_status_name(event.status), event.reason)
@@ -366,6 +385,10 @@ class SpdyProtocol(SessionTimers):
         if stream is not None and stream.local_closed and not stream.remote_closed:
             # The response is complete but the client is still sending a body nobody reads.
             self.engine.reset_stream(stream_id, StreamStatus.CANCEL)
+        if self._stats is not None:
+            self._stats.stream_done(self.protocol_name,
+                                    cycle.status or (499 if cycle.disconnected else 0),
+                                    time.monotonic() - cycle.start_time, 0, cycle.bytes_sent)
         access = self.access
         if access.enabled:
             scope = cycle.scope

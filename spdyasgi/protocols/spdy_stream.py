@@ -16,6 +16,7 @@ import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
+from spdyasgi import metrics
 from spdyasgi.asgi.messages import (
     DISCONNECT,
     NO_BODY_STATUS,
@@ -129,6 +130,8 @@ class StreamCycle:
                 return
             logger.error("Exception in ASGI application (stream %d)", self.stream_id,
                          exc_info=exc)
+            if metrics.STATS is not None:
+                metrics.STATS.app_exceptions += 1
             self._fail()
             if not isinstance(exc, Exception):
                 raise

@@ -28,6 +28,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
+from spdyasgi import metrics
 from spdyasgi.config import Config
 from spdyasgi.supervisors._process import STARTUP_FAILURE, run_worker
 
@@ -128,6 +129,9 @@ class Multiprocess:
     def run(self) -> int:
         """Supervise until told to stop; return the exit status for the command."""
         previous = self._install_signals()
+        stop_metrics = None
+        if self.config.metrics_port is not None:  # workers write, this process serves
+            stop_metrics = metrics.start_supervisor(self.config)
         logger.info("Started parent process [%d] with %d workers", os.getpid(), self.config.workers)
         try:
             self.processes = [
@@ -140,6 +144,8 @@ class Multiprocess:
                 self.keep_alive()
         finally:
             self.shutdown()
+            if stop_metrics is not None:
+                stop_metrics()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)  # type: ignore[arg-type]
             logger.info("Stopped parent process [%d]", os.getpid())
@@ -164,6 +170,7 @@ class Multiprocess:
                 _forget(process)
                 self.processes[index] = self.spawn(self.config, self.sockets)
                 continue
+            metrics.process_dead(process.pid)
             if process.exitcode == STARTUP_FAILURE:
                 logger.error("Worker [%s] failed to start: stopping.", process.pid)
                 self.exit_code = STARTUP_FAILURE
@@ -199,3 +206,4 @@ class Multiprocess:
                     logger.warning("Killing worker [%s]", process.pid)
                     process.kill()
                     process.join()
+            metrics.process_dead(process.pid)

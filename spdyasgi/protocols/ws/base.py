@@ -22,7 +22,7 @@ import os
 from collections import deque
 from typing import Any
 
-from spdyasgi.asgi.scope import addresses, connection_scope, http_scope
+from spdyasgi.asgi.scope import addresses, connection_scope, http_scope, proxy_extension
 from spdyasgi.exceptions import ClientDisconnected
 from spdyasgi.protocols.flow import WriteFlow
 
@@ -158,7 +158,7 @@ class WSProtocol(asyncio.Protocol):
             server=server,
             client=client,
             root_path=self.config.root_path,
-            extensions=_EXTENSIONS,
+            extensions={**_EXTENSIONS, **proxy_extension(transport)},
         )
         base["type"] = "websocket"
         scope = http_scope(base, "GET", self.target, self.headers, self.app_state)
