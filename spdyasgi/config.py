@@ -1,149 +1,46 @@
-"""Every server setting in one place: validation, app loading, TLS, sockets, logging.
+"""Every server setting in one place: the ``Config`` object and what it derives.
 
 Option names and defaults follow uvicorn where one exists, so users can switch servers
 without relearning flags; SPDY-specific knobs are documented in docs/settings.md.
-``Config(...)`` validates eagerly (a bad value raises ``ConfigError`` naming the option)
-and configures logging; ``load()`` does the expensive, failure-prone work (import the
-app, build the SSL context) so a supervisor can defer it to each worker process.
+``Config(...)`` validates eagerly (a bad value raises ``ConfigError`` naming the option;
+the checks are in config_checks.py) and configures logging; ``load()`` does the
+expensive, failure-prone work (import the app, see app_loader.py, and build the SSL
+context) so a supervisor can defer it to each worker process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import inspect
-import json
 import logging
-import logging.config
 import os
 import socket
 import ssl
 import stat
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
-from spdyasgi.importer import ImportFromStringError, import_from_string
-from spdyasgi.logging import TRACE_LOG_LEVEL
-from spdyasgi.tls import DEFAULT_CIPHERS, MIN_VERSIONS, create_context
+from spdyasgi.app_loader import load_app
+from spdyasgi.config_checks import as_list, comma_tuple, parse_headers, resolve_workers, validate
+from spdyasgi.config_choices import (
+    HTTP1_CLASSES,
+    LIFESPAN_CLASSES,
+    WS_CLASSES,
+    HTTP1Type,
+    InterfaceType,
+    LifespanType,
+    LoopSetupType,
+    WSType,
+)
+from spdyasgi.exceptions import ConfigError
+from spdyasgi.importer import import_from_string
+from spdyasgi.logging import LOG_LEVELS, LOGGING_CONFIG, configure_logging
+from spdyasgi.tls import DEFAULT_CIPHERS, create_context
 
-__all__ = ["LOGGING_CONFIG", "LOG_LEVELS", "Config", "ConfigError"]
-
-LoopSetupType = Literal["auto", "asyncio", "uvloop", "none"]
-HTTP1Type = Literal["auto", "h11", "httptools"]
-LifespanType = Literal["auto", "on", "off"]
-InterfaceType = Literal["auto", "asgi3", "asgi2"]
-WSType = Literal["auto", "none", "websockets", "wsproto"]
-
-LOG_LEVELS: dict[str, int] = {
-    "critical": logging.CRITICAL,
-    "error": logging.ERROR,
-    "warning": logging.WARNING,
-    "info": logging.INFO,
-    "debug": logging.DEBUG,
-    "trace": TRACE_LOG_LEVEL,
-}
-LOOP_CHOICES = ("auto", "asyncio", "uvloop", "none")
-HTTP1_CHOICES = ("auto", "h11", "httptools")
-WS_CHOICES = ("auto", "none", "websockets", "wsproto")
-LIFESPAN_CHOICES = ("auto", "on", "off")
-INTERFACE_CHOICES = ("auto", "asgi3", "asgi2")
-SPDY_VERSIONS = ("3.1", "3")
-#: What ALPN may offer: protocols this server can actually serve.
-ALPN_CHOICES = ("spdy/3.1", "spdy/3", "http/1.1")
-SSL_MIN_VERSIONS = tuple(MIN_VERSIONS)
-PROXY_PROTOCOL_CHOICES = ("off", "v1", "v2", "auto")
-MAX_WINDOW = 2**31 - 1
-MIN_WINDOW = 65536
-MAX_CONTROL_FRAME = 2**24 - 1  # SPDY frame length is a 24-bit field
-
-HTTP1_CLASSES = {
-    "h11": "spdyasgi.protocols.http11:H11Protocol",
-    "httptools": "spdyasgi.protocols.httptools_impl:HttpToolsProtocol",
-}
-WS_CLASSES = {
-    "websockets": "spdyasgi.protocols.ws.websockets_impl:WebSocketsProtocol",
-    "wsproto": "spdyasgi.protocols.ws.wsproto_impl:WSProtoProtocol",
-}
-LIFESPAN_CLASSES = {
-    "auto": "spdyasgi.asgi.lifespan:LifespanOn",
-    "on": "spdyasgi.asgi.lifespan:LifespanOn",
-    "off": "spdyasgi.asgi.lifespan:LifespanOff",
-}
-
-LOGGING_CONFIG: dict[str, Any] = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "default": {
-            "()": "spdyasgi.logging.DefaultFormatter",
-            "fmt": "%(levelprefix)s %(message)s",
-            "use_colors": None,
-        },
-        "access": {
-            "()": "spdyasgi.logging.AccessFormatter",
-            "fmt": "%(levelprefix)s %(message)s",
-            "use_colors": None,
-        },
-    },
-    "handlers": {
-        "default": {
-            "formatter": "default",
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stderr",
-        },
-        "access": {
-            "formatter": "access",
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stdout",
-        },
-    },
-    "loggers": {
-        "spdyasgi": {"handlers": ["default"], "level": "INFO", "propagate": False},
-        "spdyasgi.error": {"level": "INFO"},
-        "spdyasgi.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
-    },
-}
+__all__ = ["LOGGING_CONFIG", "LOG_LEVELS", "Config", "ConfigError", "load_env_file"]
 
 logger = logging.getLogger("spdyasgi.error")
-
-
-class ConfigError(ValueError):
-    """A setting has an invalid value; ``option`` is the ``Config`` keyword at fault."""
-
-    def __init__(self, option: str, message: str) -> None:
-        self.option = option
-        self.detail = message
-        super().__init__(f"Invalid value for option '{option}': {message}")
-
-
-def _check(ok: bool, option: str, message: str) -> None:
-    if not ok:
-        raise ConfigError(option, message)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _as_list(value: str | Iterable[str] | None) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    return list(value)
-
-
-def _comma_tuple(value: str | Iterable[str]) -> tuple[str, ...]:
-    """Accept ``"a,b"`` as well as a sequence, for options also set from the CLI/env."""
-    items = value.split(",") if isinstance(value, str) else list(value)
-    return tuple(str(item).strip() for item in items if str(item).strip())
-
 
 def load_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
     """Read a dotenv file with python-dotenv (as uvicorn does) and set each variable
@@ -296,8 +193,8 @@ class Config:
         self.ssl_ciphers = ssl_ciphers
         self.ssl_min_version = ssl_min_version
         self.self_signed = self_signed
-        self.spdy_versions = _comma_tuple(spdy_versions)
-        self.alpn_protocols = _comma_tuple(alpn_protocols)
+        self.spdy_versions = comma_tuple(spdy_versions)
+        self.alpn_protocols = comma_tuple(alpn_protocols)
         self.cleartext_spdy_version = cleartext_spdy_version
         self.max_concurrent_streams = max_concurrent_streams
         self.initial_window_size = initial_window_size
@@ -331,18 +228,18 @@ class Config:
         self.proxy_protocol = proxy_protocol
         if proxy_protocol_allow_ips is None:
             proxy_protocol_allow_ips = os.environ.get("PROXY_PROTOCOL_ALLOW_IPS", "127.0.0.1")
-        self.proxy_protocol_allow_ips: list[str] = list(_comma_tuple(proxy_protocol_allow_ips))
+        self.proxy_protocol_allow_ips: list[str] = list(comma_tuple(proxy_protocol_allow_ips))
         self.metrics_port = metrics_port
         self.metrics_host = metrics_host
 
-        self.reload_dirs = [str(d) for d in _as_list(reload_dirs)]
-        self.reload_includes = _as_list(reload_includes)
-        self.reload_excludes = _as_list(reload_excludes)
-        self.headers: list[tuple[str, str]] = self._parse_headers(headers)
-        self.workers = self._resolve_workers(workers)
+        self.reload_dirs = [str(d) for d in as_list(reload_dirs)]
+        self.reload_includes = as_list(reload_includes)
+        self.reload_excludes = as_list(reload_excludes)
+        self.headers: list[tuple[str, str]] = parse_headers(headers)
+        self.workers = resolve_workers(workers)
         if forwarded_allow_ips is None:
             forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
-        self.forwarded_allow_ips: list[str] = list(_comma_tuple(forwarded_allow_ips))
+        self.forwarded_allow_ips: list[str] = list(comma_tuple(forwarded_allow_ips))
 
         self.loaded = False
         self.loaded_app: Any = None
@@ -352,7 +249,7 @@ class Config:
         self._ws_protocol_class: type[Any] | bool | None = False  # False: not resolved yet
         self._lifespan_class: type[Any] | None = None
 
-        self._validate()
+        validate(self)
         if self.cleartext_spdy_version not in self.spdy_versions:
             # Prior-knowledge sessions can only be of a version that is switched on.
             self.cleartext_spdy_version = self.spdy_versions[0]
@@ -365,159 +262,6 @@ class Config:
             self.reload_dirs = [os.getcwd()]
         if self.reload and self.workers > 1:
             logger.warning("Setting both 'reload' and 'workers' is unsupported: using reload.")
-
-    # -- validation ---------------------------------------------------------------
-
-    @staticmethod
-    def _parse_headers(headers: Sequence[str | tuple[str, str]] | None) -> list[tuple[str, str]]:
-        parsed: list[tuple[str, str]] = []
-        for item in headers or ():
-            if isinstance(item, str):
-                name, sep, value = item.partition(":")
-                _check(bool(sep), "headers", f"{item!r} is not in NAME:VALUE form")
-            else:
-                _check(len(item) == 2, "headers", f"{item!r} is not a (name, value) pair")
-                name, value = item
-            name, value = name.strip(), value.strip()
-            _check(_valid_token(name), "headers", f"{name!r} is not a valid header name")
-            _check(
-                "\r" not in value and "\n" not in value and "\0" not in value,
-                "headers",
-                f"the value of {name!r} contains a line break or NUL",
-            )
-            parsed.append((name, value))
-        return parsed
-
-    @staticmethod
-    def _resolve_workers(workers: int | None) -> int:
-        if workers is None:
-            env = os.environ.get("WEB_CONCURRENCY")
-            if env is None:
-                return 1
-            _check(env.strip().isdigit(), "workers", f"WEB_CONCURRENCY={env!r} is not an integer")
-            workers = int(env)
-        _check(_is_int(workers) and workers >= 1, "workers", f"{workers!r} must be an integer >= 1")
-        return workers
-
-    def _validate(self) -> None:
-        def int_range(name: str, lo: int, hi: int | None = None, optional: bool = False) -> None:
-            value = getattr(self, name)
-            if optional and value is None:
-                return
-            ok = _is_int(value) and value >= lo and (hi is None or value <= hi)
-            bounds = f">= {lo}" if hi is None else f"between {lo} and {hi}"
-            _check(ok, name, f"{value!r} must be an integer {bounds}")
-
-        def positive(name: str, optional: bool = False, allow_zero: bool = False) -> None:
-            value = getattr(self, name)
-            if optional and value is None:
-                return
-            ok = _is_number(value) and (value >= 0 if allow_zero else value > 0)
-            _check(ok, name, f"{value!r} must be a number {'>=' if allow_zero else '>'} 0")
-
-        def choice(name: str, choices: Sequence[str]) -> None:
-            value = getattr(self, name)
-            _check(value in choices, name, f"{value!r} is not one of {', '.join(choices)}")
-
-        _check(isinstance(self.host, str) and bool(self.host), "host", "must be a non-empty string")
-        int_range("port", 0, 65535)
-        int_range("fd", 0, optional=True)
-        int_range("backlog", 1)
-        _check(self.uds is None or self.fd is None, "uds", "'uds' and 'fd' are mutually exclusive")
-        choice("loop", LOOP_CHOICES)
-        if not inspect.isclass(self.http1):
-            value = self.http1
-            _check(
-                value in HTTP1_CHOICES,
-                self._http_option,
-                f"{value!r} is not one of {', '.join(HTTP1_CHOICES)}",
-            )
-        choice("lifespan", LIFESPAN_CHOICES)
-        choice("interface", INTERFACE_CHOICES)
-        if self.log_level is not None and not _is_int(self.log_level):
-            level = str(self.log_level).lower()
-            choice_ok = level in LOG_LEVELS
-            _check(
-                choice_ok, "log_level", f"{self.log_level!r} is not one of {', '.join(LOG_LEVELS)}"
-            )
-        positive("reload_delay", allow_zero=True)
-        int_range("limit_concurrency", 1, optional=True)
-        int_range("limit_max_requests", 1, optional=True)
-        positive("timeout_keep_alive", allow_zero=True)
-        positive("timeout_graceful_shutdown", optional=True, allow_zero=True)
-        positive("timeout_notify")
-        _check(
-            self.root_path == "" or self.root_path.startswith("/"),
-            "root_path",
-            f"{self.root_path!r} must be empty or start with '/'",
-        )
-        _check(
-            not self.root_path.endswith("/") or self.root_path == "",
-            "root_path",
-            f"{self.root_path!r} must not end with '/'",
-        )
-        if self.ssl_keyfile is not None:
-            _check(self.ssl_certfile is not None, "ssl_keyfile", "needs 'ssl_certfile' as well")
-        if self.self_signed:
-            _check(
-                self.ssl_certfile is None,
-                "self_signed",
-                "cannot be combined with 'ssl_certfile'",
-            )
-        _check(
-            self.ssl_cert_reqs in (ssl.CERT_NONE, ssl.CERT_OPTIONAL, ssl.CERT_REQUIRED),
-            "ssl_cert_reqs",
-            f"{self.ssl_cert_reqs!r} must be 0 (none), 1 (optional) or 2 (required)",
-        )
-        _check(
-            self.ssl_cert_reqs == ssl.CERT_NONE or self.ssl_ca_certs is not None,
-            "ssl_cert_reqs",
-            "checking client certificates needs 'ssl_ca_certs' (the CA that issued them)",
-        )
-
-        _check(bool(self.spdy_versions), "spdy_versions", "at least one version is needed")
-        for version in self.spdy_versions:
-            _check(
-                version in SPDY_VERSIONS,
-                "spdy_versions",
-                f"{version!r} is not one of {', '.join(SPDY_VERSIONS)}",
-            )
-        unknown = [proto for proto in self.alpn_protocols if proto not in ALPN_CHOICES]
-        _check(
-            not unknown,
-            "alpn_protocols",
-            f"{', '.join(map(repr, unknown))}: this server serves only {', '.join(ALPN_CHOICES)}",
-        )
-        choice("ssl_min_version", SSL_MIN_VERSIONS)
-        choice("cleartext_spdy_version", SPDY_VERSIONS)
-        int_range("max_concurrent_streams", 1, MAX_WINDOW)
-        int_range("initial_window_size", MIN_WINDOW, MAX_WINDOW)
-        int_range("session_window_size", MIN_WINDOW, MAX_WINDOW)
-        int_range("header_compression_level", -1, 9)
-        int_range("max_header_size", 1)
-        int_range("max_header_count", 1)
-        int_range("max_frame_size", 1024, MAX_CONTROL_FRAME)
-        int_range("limit_request_body", 0, optional=True)
-        int_range("max_pending_output", 1)
-        positive("ping_interval", optional=True)
-        positive("ping_timeout")
-        positive("timeout_receive")
-        int_range("receive_min_rate", 0)
-        int_range("rapid_reset_burst", 1)
-        positive("rapid_reset_rate")
-        positive("timeout_idle")
-        positive("timeout_handshake")
-        if not inspect.isclass(self.ws):
-            choice("ws", WS_CHOICES)
-        int_range("ws_max_size", 1)
-        int_range("ws_max_queue", 1)
-        positive("ws_ping_interval", optional=True)
-        positive("ws_ping_timeout", optional=True)
-        int_range("h11_max_incomplete_event_size", 1, optional=True)
-        int_range("limit_max_requests_jitter", 0)
-        positive("timeout_worker_healthcheck")
-        choice("proxy_protocol", PROXY_PROTOCOL_CHOICES)
-        int_range("metrics_port", 0, 65535, optional=True)
 
     # -- derived properties -------------------------------------------------------
 
@@ -588,49 +332,8 @@ class Config:
     # -- logging ------------------------------------------------------------------
 
     def configure_logging(self) -> None:
-        """Apply ``log_config`` (dict, .json, .yaml/.yml or .ini), then level and access log."""
-        logging.addLevelName(TRACE_LOG_LEVEL, "TRACE")
-        if self.log_config is not None:
-            if isinstance(self.log_config, dict):
-                log_config = copy.deepcopy(self.log_config)
-                if self.use_colors in (True, False):
-                    for name in ("default", "access"):
-                        formatter = log_config.get("formatters", {}).get(name)
-                        if isinstance(formatter, dict) and "use_colors" in formatter:
-                            formatter["use_colors"] = self.use_colors
-                logging.config.dictConfig(log_config)
-            else:
-                path = os.fspath(self.log_config)
-                if not os.path.isfile(path):
-                    raise ConfigError("log_config", f"{path} is not a file")
-                suffix = Path(path).suffix.lower()
-                if suffix == ".json":
-                    with open(path, encoding="utf-8") as f:
-                        logging.config.dictConfig(json.load(f))
-                elif suffix in (".yaml", ".yml"):
-                    try:
-                        import yaml
-                    except ImportError as exc:
-                        raise ConfigError(
-                            "log_config", f"{path}: YAML needs PyYAML (pip install PyYAML)"
-                        ) from exc
-                    with open(path, encoding="utf-8") as f:
-                        logging.config.dictConfig(yaml.safe_load(f))
-                else:
-                    logging.config.fileConfig(path, disable_existing_loggers=False)
-
-        if self.log_level is not None:
-            level = (
-                self.log_level
-                if isinstance(self.log_level, int)
-                else LOG_LEVELS[self.log_level.lower()]
-            )
-            for name in ("spdyasgi", "spdyasgi.error", "spdyasgi.access"):
-                logging.getLogger(name).setLevel(level)
-        if not self.access_log:
-            access = logging.getLogger("spdyasgi.access")
-            access.handlers = []
-            access.propagate = False
+        """Apply ``log_config``, ``log_level``, ``access_log`` and ``use_colors``."""
+        configure_logging(self.log_config, self.log_level, self.access_log, self.use_colors)
 
     # -- loading --------------------------------------------------------------------
 
@@ -643,56 +346,8 @@ class Config:
             (name.lower().encode("latin-1"), value.encode("latin-1"))
             for name, value in self.headers
         ]
-        self.loaded_app = self._load_app()
+        self.loaded_app = load_app(self)
         self.loaded = True
-
-    def _load_app(self) -> Any:
-        import_str = self.app if isinstance(self.app, str) else None
-        if import_str is not None and self.app_dir is not None:
-            app_dir = os.path.abspath(self.app_dir)
-            if app_dir not in sys.path:
-                sys.path.insert(0, app_dir)
-        try:
-            app = import_from_string(self.app)
-        except ImportFromStringError:
-            raise
-        except Exception as exc:
-            # The user's module itself failed: keep the traceback on __cause__, name the app.
-            raise ImportFromStringError(
-                f'Error while importing "{import_str}": {type(exc).__name__}: {exc}'
-            ) from exc
-
-        if self.factory:
-            try:
-                app = app()
-            except TypeError as exc:
-                raise ImportFromStringError(
-                    f'Error calling the app factory "{import_str or app!r}": {exc}'
-                ) from exc
-        elif import_str is not None and _looks_like_factory(app):
-            logger.warning(
-                'The app "%s" takes no arguments: is it a factory? Then pass --factory.',
-                import_str,
-            )
-        if not callable(app):
-            raise ImportFromStringError(
-                f'The app "{import_str or app!r}" is not callable (an ASGI app is expected).'
-            )
-
-        if self.interface == "asgi2":
-            from asgiref.compatibility import double_to_single_callable
-
-            app = double_to_single_callable(app)  # type: ignore[no-untyped-call]
-        elif self.interface == "auto":
-            from asgiref.compatibility import guarantee_single_callable
-
-            app = guarantee_single_callable(app)  # type: ignore[no-untyped-call]
-
-        if self.proxy_headers:
-            from spdyasgi.asgi.proxy_headers import ProxyHeadersMiddleware
-
-            app = ProxyHeadersMiddleware(app, trusted_hosts=self.forwarded_allow_ips)
-        return app
 
     def create_ssl_context(self) -> ssl.SSLContext:
         """The server context (see spdyasgi/tls.py); file problems raise ``TLSConfigError``."""
@@ -799,25 +454,10 @@ class Config:
         return sock
 
 
-def _valid_token(name: str) -> bool:
-    allowed = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-    return bool(name) and all(c in allowed for c in name)
-
-
 def _module_available(name: str) -> bool:
     import importlib.util
 
     try:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
-        return False
-
-
-def _looks_like_factory(app: Any) -> bool:
-    """A plain function with no parameters cannot be an ASGI app; it is likely a factory."""
-    if not inspect.isfunction(app):
-        return False
-    try:
-        return len(inspect.signature(app).parameters) == 0
-    except (TypeError, ValueError):
         return False

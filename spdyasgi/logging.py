@@ -1,4 +1,5 @@
-"""Log formatters: a default one for server messages and one for access lines.
+"""Logging: the level names, the default configuration and how a config is applied,
+and the formatters (a default one for server messages and one for access lines).
 
 Colours are used only when asked for, or when ``use_colors`` is unset and the stream is
 a terminal, so log files and pipes stay plain text.
@@ -7,12 +8,61 @@ a terminal, so log files and pipes stay plain text.
 from __future__ import annotations
 
 import http
+import json
 import logging
+import logging.config
+import os
 import sys
-from copy import copy
-from typing import Literal
+from copy import copy, deepcopy
+from pathlib import Path
+from typing import Any, Literal
+
+from spdyasgi.exceptions import ConfigError
 
 TRACE_LOG_LEVEL = 5
+
+LOG_LEVELS: dict[str, int] = {
+    "critical": logging.CRITICAL,
+    "error": logging.ERROR,
+    "warning": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+    "trace": TRACE_LOG_LEVEL,
+}
+
+LOGGING_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "default": {
+            "()": "spdyasgi.logging.DefaultFormatter",
+            "fmt": "%(levelprefix)s %(message)s",
+            "use_colors": None,
+        },
+        "access": {
+            "()": "spdyasgi.logging.AccessFormatter",
+            "fmt": "%(levelprefix)s %(message)s",
+            "use_colors": None,
+        },
+    },
+    "handlers": {
+        "default": {
+            "formatter": "default",
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+        },
+        "access": {
+            "formatter": "access",
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+        },
+    },
+    "loggers": {
+        "spdyasgi": {"handlers": ["default"], "level": "INFO", "propagate": False},
+        "spdyasgi.error": {"level": "INFO"},
+        "spdyasgi.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+    },
+}
 
 _LEVEL_COLORS = {
     TRACE_LOG_LEVEL: "\x1b[34m",  # blue
@@ -26,6 +76,53 @@ _RESET = "\x1b[0m"
 _BOLD = "\x1b[1m"
 
 logging.addLevelName(TRACE_LOG_LEVEL, "TRACE")
+
+
+def configure_logging(
+    log_config: dict[str, Any] | str | os.PathLike[str] | None,
+    log_level: str | int | None,
+    access_log: bool,
+    use_colors: bool | None,
+) -> None:
+    """Apply ``log_config`` (dict, .json, .yaml/.yml or .ini), then level and access log."""
+    logging.addLevelName(TRACE_LOG_LEVEL, "TRACE")
+    if log_config is not None:
+        if isinstance(log_config, dict):
+            log_config = deepcopy(log_config)
+            if use_colors in (True, False):
+                for name in ("default", "access"):
+                    formatter = log_config.get("formatters", {}).get(name)
+                    if isinstance(formatter, dict) and "use_colors" in formatter:
+                        formatter["use_colors"] = use_colors
+            logging.config.dictConfig(log_config)
+        else:
+            path = os.fspath(log_config)
+            if not os.path.isfile(path):
+                raise ConfigError("log_config", f"{path} is not a file")
+            suffix = Path(path).suffix.lower()
+            if suffix == ".json":
+                with open(path, encoding="utf-8") as f:
+                    logging.config.dictConfig(json.load(f))
+            elif suffix in (".yaml", ".yml"):
+                try:
+                    import yaml
+                except ImportError as exc:
+                    raise ConfigError(
+                        "log_config", f"{path}: YAML needs PyYAML (pip install PyYAML)"
+                    ) from exc
+                with open(path, encoding="utf-8") as f:
+                    logging.config.dictConfig(yaml.safe_load(f))
+            else:
+                logging.config.fileConfig(path, disable_existing_loggers=False)
+
+    if log_level is not None:
+        level = log_level if isinstance(log_level, int) else LOG_LEVELS[log_level.lower()]
+        for name in ("spdyasgi", "spdyasgi.error", "spdyasgi.access"):
+            logging.getLogger(name).setLevel(level)
+    if not access_log:
+        access = logging.getLogger("spdyasgi.access")
+        access.handlers = []
+        access.propagate = False
 
 
 def _colorize(text: str, code: str) -> str:
