@@ -164,6 +164,29 @@ def load_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
     return values
 
 
+def _check_dialout(config: Any) -> None:
+    """Dial-out settings (spdyasgi/dialout.py) that cannot work are usage errors."""
+    if not config.listen and not config.connect:
+        raise ConfigError("listen", "--no-listen needs --connect (nothing would serve)")
+    if not config.connect:
+        return
+    from spdyasgi.dialout import parse_target, preamble  # late: keeps --help light
+
+    for target in config.connect:
+        try:
+            parse_target(target)
+        except ValueError as exc:
+            raise ConfigError("connect", str(exc)) from None
+    try:
+        preamble(config.connect_token, config.connect_hosts)
+    except ValueError as exc:
+        raise ConfigError("connect_token", str(exc)) from None
+    if config.connect_sessions < 1:
+        raise ConfigError("connect_sessions", "must be at least 1")
+    if config.connect_keyfile and not config.connect_certfile:
+        raise ConfigError("connect_keyfile", "needs 'connect_certfile' as well")
+
+
 class Config:
     """All settings of one server; see docs/settings.md for what each does."""
 
@@ -253,6 +276,16 @@ class Config:
         proxy_protocol_allow_ips: list[str] | str | None = None,
         metrics_port: int | None = None,
         metrics_host: str = "127.0.0.1",
+        # Dial-out serving (spdyasgi/dialout.py): sessions to a relay
+        connect: list[str] | str | None = None,
+        connect_sessions: int = 1,
+        connect_token: str | None = None,
+        connect_hosts: str = "*",
+        connect_cleartext: bool = False,
+        connect_cafile: str | None = None,
+        connect_certfile: str | None = None,
+        connect_keyfile: str | None = None,
+        listen: bool = True,
     ) -> None:
         self.app = app
         self.host = host
@@ -334,6 +367,17 @@ class Config:
         self.proxy_protocol_allow_ips: list[str] = list(_comma_tuple(proxy_protocol_allow_ips))
         self.metrics_port = metrics_port
         self.metrics_host = metrics_host
+        # Dial-out serving: validated here so a bad target is a usage error
+        self.connect: list[str] = _as_list(connect)
+        self.connect_sessions = connect_sessions
+        self.connect_token = connect_token
+        self.connect_hosts = connect_hosts
+        self.connect_cleartext = connect_cleartext
+        self.connect_cafile = connect_cafile
+        self.connect_certfile = connect_certfile
+        self.connect_keyfile = connect_keyfile
+        self.listen = listen
+        _check_dialout(self)
 
         self.reload_dirs = [str(d) for d in _as_list(reload_dirs)]
         self.reload_includes = _as_list(reload_includes)

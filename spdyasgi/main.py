@@ -619,6 +619,60 @@ _NON_NEGATIVE = click.FloatRange(min=0)
         "credited; on cleartext, detect SPDY/3 vs 3.1 flow control (docs/spdy.md)."
     ),
 )
+# -- Dial-out serving (spdyasgi/dialout.py, docs/relay.md): keep this block together --
+@click.option(
+    "--connect",
+    multiple=True,
+    metavar="HOST:PORT",
+    help="Open SPDY sessions to this relay (spdyasgi-relay) and serve the streams it "
+    "opens (repeatable). TLS with certificate verification unless --connect-cleartext.",
+)
+@click.option(
+    "--connect-sessions",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Sessions kept open to each --connect relay (reconnected with backoff).",
+)
+@click.option(
+    "--connect-token",
+    default=None,
+    help="Token sent to the relay in the registration line (docs/relay.md).",
+)
+@click.option(
+    "--connect-hosts",
+    default="*",
+    show_default=True,
+    help="Comma-separated Host names this origin serves through the relay ('*': any).",
+)
+@click.option(
+    "--connect-cleartext",
+    is_flag=True,
+    default=False,
+    help="Dial the relay without TLS (trusted networks and tests only).",
+)
+@click.option(
+    "--connect-cafile",
+    default=None,
+    help="CA bundle that verifies the relay's certificate [default: the system's].",
+)
+@click.option(
+    "--connect-certfile",
+    default=None,
+    help="Client certificate presented to the relay.",
+)
+@click.option(
+    "--connect-keyfile",
+    default=None,
+    help="Private key of --connect-certfile.",
+)
+@click.option(
+    "--listen/--no-listen",
+    default=True,
+    show_default=True,
+    help="Also listen on --host/--port (--no-listen: serve only through --connect).",
+)
+# -- end of the dial-out block --
 @click.option(
     "--version",
     is_flag=True,
@@ -634,6 +688,7 @@ def main(app: str, **options: Any) -> None:
     options["reload_dirs"] = list(options["reload_dirs"]) or None
     options["reload_includes"] = list(options["reload_includes"]) or None
     options["reload_excludes"] = list(options["reload_excludes"]) or None
+    options["connect"] = list(options["connect"]) or None
     if options["log_config"] is None:
         options["log_config"] = LOGGING_CONFIG
     try:
@@ -706,9 +761,9 @@ def _run_config(config: Config) -> None:
                 sys.exit(code)
         else:
             config.load()
-            sock = bind(config)
+            sockets = [bind(config)] if config.listen else []  # --no-listen: dial-out only
             server = server_class()(config)
-            server.run(sockets=[sock])
+            server.run(sockets=sockets)
             if not server.started:
                 sys.exit(STARTUP_FAILURE)
     finally:
