@@ -210,12 +210,13 @@ def test_origin_sigterm_sends_goaway_and_drains(tmp_path: Path) -> None:
                                 stdout=subprocess.PIPE)
         assert proc.stdout is not None
         assert proc.stdout.read(1 << 20)
-        origin.stop(signal.SIGTERM)  # waits for the process to exit
+        origin.proc.send_signal(signal.SIGTERM)  # mid-download
         rest = proc.stdout.read()
         assert proc.wait(30) == 0
         assert len(rest) + (1 << 20) == 40 * MiB
-        assert origin.proc.returncode == 0
+        assert origin.proc.wait(20) == 0
         assert "Dial-out: session with" not in origin.text()  # no reconnect attempt
+        wait_for(lambda: "gone (0 stream(s) in flight" in relay.text(), 10, "the drain")
     finally:
         origin.stop()
         relay.stop()
