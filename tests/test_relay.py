@@ -103,8 +103,9 @@ def test_download_100mib_byte_exact_relay_rss_bounded(setup: tuple[Proc, Proc, P
     size = 100 * MiB
     before = relay.rss_kb()
     peak = before
-    proc = subprocess.Popen(["curl", "-sS", "--max-time", "120", url(relay, f"/download?size={size}")],
-                            stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        ["curl", "-sS", "--max-time", "120", url(relay, f"/download?size={size}")],
+        stdout=subprocess.PIPE)
     digest = hashlib.sha256()
     received = 0
     assert proc.stdout is not None

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from spdyasgi.client import SpdyClient
