@@ -14,14 +14,16 @@ extensions): the origin sends one line ``SPDYASGI-REGISTER <token> <hosts>\\r\\n
 ``OK\\r\\n`` and starts SPDY, or ``DENIED <reason>\\r\\n`` and closes. A client certificate
 (``--connect-certfile``) is presented in the TLS handshake when given.
 
-Each session reconnects on loss with exponential backoff (0.5 s doubling to 30 s) and
-+-50 % jitter; every state change is one log line. At shutdown the sessions are ordinary
-server connections: ``shutdown()`` sends GOAWAY and the server drains them.
+Each session PINGs the relay (``--ping-interval``, 30 s when unset) and reconnects on
+loss with exponential backoff (0.5 s doubling to 30 s) and +-50 % jitter; every state
+change is one log line. At shutdown the sessions are ordinary server connections:
+``shutdown()`` sends GOAWAY and the server drains them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import random
 import ssl
@@ -39,6 +41,10 @@ MAX_LINE = 4096
 BACKOFF_MIN = 0.5
 BACKOFF_MAX = 30.0
 HANDSHAKE_TIMEOUT = 10.0
+#: PING interval of dial-out sessions when --ping-interval is not set: a relay that
+#: vanished without a FIN (NAT mapping dropped, machine gone) is noticed within
+#: this plus --ping-timeout, and the session is redialed.
+PING_INTERVAL = 30.0
 
 
 def parse_target(text: str) -> tuple[str, int]:
@@ -117,6 +123,9 @@ class DialOut:
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any],
                  loop: asyncio.AbstractEventLoop) -> None:
         self.config = config
+        # The sessions' own copy: PINGs on even when --ping-interval is off (see above).
+        self.session_config = copy.copy(config)
+        self.session_config.ping_interval = config.ping_interval or PING_INTERVAL
         self.server_state = server_state
         self.app_state = app_state
         self.loop = loop
@@ -181,7 +190,7 @@ class DialOut:
             raise ConnectionError(
                 f"relay refused the registration: {answer.decode('latin-1')[:200]}"
             )
-        session = DialedSpdyProtocol(self.config, self.server_state, self.app_state,
+        session = DialedSpdyProtocol(self.session_config, self.server_state, self.app_state,
                                      _loop=self.loop, version=Version.SPDY31)
         transport.set_protocol(session)
         session.connection_made(transport)

@@ -221,3 +221,24 @@ def test_origin_sigterm_sends_goaway_and_drains(tmp_path: Path) -> None:
     finally:
         origin.stop()
         relay.stop()
+
+
+async def test_stream_limit_per_origin_is_503(tmp_path: Path) -> None:
+    relay = start_relay(tmp_path, "--origin-max-streams", "1", name="relay5")
+    origin = start_origin(tmp_path, relay, "narrow", "--connect-cleartext")
+    try:
+        async with client(relay, timeout=60) as spdy:
+            held = await spdy.get("/forever")
+            busy = await spdy.get("/whoami")
+            assert busy.status == 503
+            await held.aclose()  # resets the stream: the relay frees the origin's slot
+            for _ in range(100):  # the reset reaches the relay a moment later
+                response = await spdy.get("/whoami")
+                await response.aread()
+                if response.status != 503:
+                    break
+                await asyncio.sleep(0.1)
+            assert response.status == 200 and response.get("x-origin") == "narrow"
+    finally:
+        origin.stop()
+        relay.stop()

@@ -6,7 +6,9 @@ stream on an origin session; both bodies are streamed chunk by chunk: the visito
 upload is read only as the origin's window admits it, and the origin's response is
 credited only as the visitor takes it (a slow visitor slows its own stream only).
 
-Errors: no origin for the Host → 502; no response head within ``origin_timeout`` → 504;
+Errors: no origin for the Host → 502 (every one at its stream limit → 503; a body-less
+request refused or cut before its head is retried once on another origin); no response
+head within ``origin_timeout`` → 504;
 the origin gone after the head → one log line, then the visitor's stream is reset (SPDY)
 or its connection closed (HTTP/1.1) by the server, as for any app failing mid-response.
 The visitor's address reaches the origin as ``X-Forwarded-For``/``X-Forwarded-Proto``
@@ -21,7 +23,7 @@ import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
-from spdyasgi.client import PreparedRequest, SpdyClientError
+from spdyasgi.client import PreparedRequest, RetryableError, SpdyClientError
 from spdyasgi.spdy.constants import HOP_BY_HOP_HEADERS
 
 from .origins import OriginRegistry, OriginSession, gate_factory
@@ -123,24 +125,33 @@ class RelayApp:
         streaming = first.get("more_body", False)
         content: Any = _stream_body(body, receive) if streaming else (body or None)
 
-        session = self.registry.pick(host)
-        if session is None:
+        session: OriginSession | None = None
+        for attempt in range(2):  # a body-less request is retried once on another origin
+            session = self.registry.pick(host, exclude=session)
+            if session is None:
+                break
+            try:
+                response = await asyncio.wait_for(session.send(prepared, content=content),
+                                                   self.origin_timeout)
+            except asyncio.TimeoutError:
+                logger.warning("Relay: origin %s sent no response head for %s %s within "
+                               "%g s", session.peer, scope["method"], prepared.path,
+                               self.origin_timeout)
+                await _plain(send, 504, b"origin timed out\n")
+                return
+            except SpdyClientError as exc:
+                logger.warning("Relay: origin %s failed %s %s: %s", session.peer,
+                               scope["method"], prepared.path, exc)
+                if attempt == 0 and content is None and isinstance(exc, RetryableError):
+                    continue
+                await _plain(send, 502, b"origin failed\n")
+                return
+            await self._relay_response(session, response, send)
+            return
+        if self.registry.serves(host):
+            await _plain(send, 503, b"every origin for this host is at its stream limit\n")
+        else:
             await _plain(send, 502, b"no origin registered for this host\n")
-            return
-        try:
-            response = await asyncio.wait_for(session.send(prepared, content=content),
-                                               self.origin_timeout)
-        except asyncio.TimeoutError:
-            logger.warning("Relay: origin %s sent no response head for %s %s within %g s",
-                           session.peer, scope["method"], prepared.path, self.origin_timeout)
-            await _plain(send, 504, b"origin timed out\n")
-            return
-        except SpdyClientError as exc:
-            logger.warning("Relay: origin %s failed %s %s: %s", session.peer,
-                           scope["method"], prepared.path, exc)
-            await _plain(send, 502, b"origin failed\n")
-            return
-        await self._relay_response(session, response, send)
 
     async def _relay_response(self, session: OriginSession, response: Any, send: Any) -> None:
         out = [(name, value) for name, value in response.raw_headers

@@ -82,20 +82,27 @@ class OriginRegistry:
             logger.warning("Relay: origin %s gone (%d stream(s) in flight; %d session(s) "
                            "left)", session.peer, busy, len(self.sessions))
 
-    def pick(self, host: str, exclude: OriginSession | None = None) -> OriginSession | None:
-        """A usable session for `host`: its own origins first, then wildcard ones; the
-        least busy under the stream limit, ties taken in turn."""
+    def _candidates(self, host: str, exclude: OriginSession | None) -> list[OriginSession]:
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
         name = name.lower()
-        usable = [s for s in self.sessions if s.is_usable and s is not exclude
-                  and s.active_streams < self.max_streams]
-        candidates = [s for s in usable if name in s.hosts] or [
-            s for s in usable if "*" in s.hosts]
+        usable = [s for s in self.sessions if s.is_usable and s is not exclude]
+        return [s for s in usable if name in s.hosts] or [s for s in usable if "*" in s.hosts]
+
+    def pick(self, host: str, exclude: OriginSession | None = None) -> OriginSession | None:
+        """A usable session for `host` under its stream limit: its own origins first,
+        then wildcard ones; the least busy, ties taken in turn."""
+        candidates = self._candidates(host, exclude)
         if not candidates:
             return None
         least = min(s.active_streams for s in candidates)
+        if least >= self.max_streams:
+            return None
         best = [s for s in candidates if s.active_streams == least]
         return best[next(self._turn) % len(best)]
+
+    def serves(self, host: str) -> bool:
+        """Whether any usable session is registered for `host` (busy or not)."""
+        return bool(self._candidates(host, None))
 
     async def close(self) -> None:
         await asyncio.gather(*(s.aclose() for s in list(self.sessions)),
