@@ -28,16 +28,12 @@ from spdyasgi.spdy.constants import HOP_BY_HOP_HEADERS
 
 from .origins import OriginRegistry, OriginSession, gate_factory
 
-__all__ = ["RelayApp", "RelayError"]
+__all__ = ["RelayApp"]
 
 logger = logging.getLogger("spdyasgi.error")
 
 _DROPPED = HOP_BY_HOP_HEADERS | {b"host", b"x-forwarded-for", b"x-forwarded-proto",
                                  b"forwarded", b"expect"}
-
-
-class RelayError(RuntimeError):
-    """The origin went away after the response head: the server resets the visitor."""
 
 
 class RelayApp:
@@ -164,9 +160,11 @@ class RelayApp:
                     await send({"type": "http.response.body", "body": bytes(chunk),
                                 "more_body": True})
             except SpdyClientError as exc:
+                # Returning with the body incomplete makes the server reset the SPDY
+                # stream / close the HTTP/1.1 connection (no traceback: not a bug here).
                 logger.warning("Relay: origin %s lost mid-response (%s); resetting the "
                                "visitor's stream", session.peer, exc)
-                raise RelayError(f"origin {session.peer} lost mid-response") from None
+                return
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await response.aclose()
