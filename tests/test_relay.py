@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import hashlib
+import signal
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -189,7 +190,8 @@ def test_relay_restart_origins_reconnect(tmp_path: Path) -> None:
     origin = start_origin(tmp_path, relay, "steady", "--connect-cleartext")
     try:
         assert curl(url(relay, "/whoami")).stdout.startswith(b"steady")
-        relay.stop()
+        relay.stop(signal.SIGTERM)  # graceful: GOAWAY to the origin, then exit
+        assert relay.proc.returncode == 0
         wait_for(lambda: "Dial-out: reconnecting" in origin.text(), 10, "the origin to notice")
         relay = start_relay(tmp_path, port=relay.ports["visitors"],
                             origin_port=relay.ports["origins"], name="relay3b")
@@ -201,8 +203,6 @@ def test_relay_restart_origins_reconnect(tmp_path: Path) -> None:
 
 
 def test_origin_sigterm_sends_goaway_and_drains(tmp_path: Path) -> None:
-    import signal
-
     relay = start_relay(tmp_path, name="relay4")
     origin = start_origin(tmp_path, relay, "leaving", "--connect-cleartext")
     try:
