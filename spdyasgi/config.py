@@ -22,7 +22,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 from spdyasgi.app_loader import load_app
-from spdyasgi.config_checks import as_list, comma_tuple, parse_headers, resolve_workers, validate
+from spdyasgi.config_checks import (
+    as_list,
+    check_dialout,
+    comma_tuple,
+    parse_headers,
+    resolve_workers,
+    validate,
+)
 from spdyasgi.config_choices import (
     HTTP1_CLASSES,
     LIFESPAN_CLASSES,
@@ -150,6 +157,16 @@ class Config:
         proxy_protocol_allow_ips: list[str] | str | None = None,
         metrics_port: int | None = None,
         metrics_host: str = "127.0.0.1",
+        # Dial-out serving (spdyasgi/dialout.py): sessions to a relay
+        connect: list[str] | str | None = None,
+        connect_sessions: int = 1,
+        connect_token: str | None = None,
+        connect_hosts: str = "*",
+        connect_cleartext: bool = False,
+        connect_cafile: str | None = None,
+        connect_certfile: str | None = None,
+        connect_keyfile: str | None = None,
+        listen: bool = True,
     ) -> None:
         self.app = app
         self.host = host
@@ -231,6 +248,17 @@ class Config:
         self.proxy_protocol_allow_ips: list[str] = list(comma_tuple(proxy_protocol_allow_ips))
         self.metrics_port = metrics_port
         self.metrics_host = metrics_host
+        # Dial-out serving: validated here so a bad target is a usage error
+        self.connect: list[str] = as_list(connect)
+        self.connect_sessions = connect_sessions
+        self.connect_token = connect_token
+        self.connect_hosts = connect_hosts
+        self.connect_cleartext = connect_cleartext
+        self.connect_cafile = connect_cafile
+        self.connect_certfile = connect_certfile
+        self.connect_keyfile = connect_keyfile
+        self.listen = listen
+        check_dialout(self)
 
         self.reload_dirs = [str(d) for d in as_list(reload_dirs)]
         self.reload_includes = as_list(reload_includes)

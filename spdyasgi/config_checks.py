@@ -32,7 +32,15 @@ from spdyasgi.exceptions import ConfigError
 if TYPE_CHECKING:
     from spdyasgi.config import Config
 
-__all__ = ["as_list", "check", "comma_tuple", "parse_headers", "resolve_workers", "validate"]
+__all__ = [
+    "as_list",
+    "check",
+    "check_dialout",
+    "comma_tuple",
+    "parse_headers",
+    "resolve_workers",
+    "validate",
+]
 
 
 def check(ok: bool, option: str, message: str) -> None:
@@ -219,3 +227,26 @@ def validate(config: Config) -> None:
 def _valid_token(name: str) -> bool:
     allowed = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
     return bool(name) and all(c in allowed for c in name)
+
+
+def check_dialout(config: Config) -> None:
+    """Dial-out settings (spdyasgi/dialout.py) that cannot work are usage errors."""
+    if not config.listen and not config.connect:
+        raise ConfigError("listen", "--no-listen needs --connect (nothing would serve)")
+    if not config.connect:
+        return
+    from spdyasgi.dialout import parse_target, preamble  # late: keeps --help light
+
+    for target in config.connect:
+        try:
+            parse_target(target)
+        except ValueError as exc:
+            raise ConfigError("connect", str(exc)) from None
+    try:
+        preamble(config.connect_token, config.connect_hosts)
+    except ValueError as exc:
+        raise ConfigError("connect_token", str(exc)) from None
+    if config.connect_sessions < 1:
+        raise ConfigError("connect_sessions", "must be at least 1")
+    if config.connect_keyfile and not config.connect_certfile:
+        raise ConfigError("connect_keyfile", "needs 'connect_certfile' as well")

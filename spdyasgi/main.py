@@ -29,6 +29,7 @@ from spdyasgi.cli_options import (
     websocket_uvicorn_options,
     workers_reload_options,
 )
+from spdyasgi.cli_options_dialout import dialout_options
 from spdyasgi.cli_options_spdy import compat_options, spdy_options
 from spdyasgi.cli_options_tls import tls_options
 from spdyasgi.config import Config
@@ -59,6 +60,7 @@ logger = logging.getLogger("spdyasgi.error")
 @fleet_options
 @websocket_uvicorn_options
 @compat_options
+@dialout_options
 @version_option
 def main(app: str, **options: Any) -> None:
     """Serve the ASGI application APP ("module:attribute") over SPDY/3.1 and HTTP/1.1."""
@@ -67,6 +69,7 @@ def main(app: str, **options: Any) -> None:
     options["reload_dirs"] = list(options["reload_dirs"]) or None
     options["reload_includes"] = list(options["reload_includes"]) or None
     options["reload_excludes"] = list(options["reload_excludes"]) or None
+    options["connect"] = list(options["connect"]) or None
     if options["log_config"] is None:
         options["log_config"] = LOGGING_CONFIG
     try:
@@ -139,9 +142,9 @@ def _run_config(config: Config) -> None:
                 sys.exit(code)
         else:
             config.load()
-            sock = bind(config)
+            sockets = [bind(config)] if config.listen else []  # --no-listen: dial-out only
             server = server_class()(config)
-            server.run(sockets=[sock])
+            server.run(sockets=sockets)
             if not server.started:
                 sys.exit(STARTUP_FAILURE)
     finally:

@@ -93,6 +93,7 @@ class Server:
         self._last_notified = 0.0
         self._owned_sockets: list[socket.socket] = []
         self._fd_monitor: FdLimitMonitor | None = None
+        self._dialout: Any = None
 
     # -- entry points ---------------------------------------------------------------
     def run(self, sockets: list[socket.socket] | None = None) -> None:
@@ -181,6 +182,11 @@ class Server:
             metrics.enable(config)  # RuntimeError without prometheus_client: startup fails
         self._fd_monitor = FdLimitMonitor(loop, state.connections)
         self._fd_monitor.install()
+        if getattr(config, "connect", None):  # dial-out sessions to a relay: spdyasgi/dialout.py
+            from spdyasgi.dialout import DialOut
+
+            self._dialout = DialOut(config, state, app_state, loop)
+            self._dialout.start()
         self._log_started()
         self.started = True
 
@@ -267,6 +273,8 @@ class Server:
     # -- shutdown -------------------------------------------------------------------
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         logger.info("Shutting down")
+        if self._dialout is not None:  # no more reconnects; its sessions drain below
+            await self._dialout.stop()
         for server in self.servers:
             server.close()
         for sock in sockets or ():
