@@ -80,25 +80,22 @@ class Stats:
             self.body_out[protocol] += body_out
 
     def count_engine(self, engine: Any) -> None:
-        """Count RST_STREAM and GOAWAY the session sends through the engine's API.
+        """Count RST_STREAM and GOAWAY this session's engine sends.
 
-        Wraps two methods of this one engine instance (no cost for other sessions, none
-        per frame); RSTs and GOAWAYs the engine sends on its own arrive as events.
+        RST_STREAMs: the engine counts every one it queues (API calls and its own, for
+        unknown streams or refusals) in ``engine.rst_sent``, pointed here at the shared
+        Counter. GOAWAY: wraps this one engine instance's ``close_connection`` (none per
+        frame); GOAWAYs the engine sends on its own arrive as events.
         """
-        reset, close = engine.reset_stream, engine.close_connection
-        rst_sent, goaway_sent = self.rst_sent, self.goaway_sent
-
-        def reset_stream(stream_id: int, status: int = 5) -> None:
-            if stream_id in engine.streams and not engine.terminated:
-                rst_sent[int(status)] += 1
-            reset(stream_id, status)
+        engine.rst_sent = self.rst_sent
+        close = engine.close_connection
+        goaway_sent = self.goaway_sent
 
         def close_connection(status: int = 0, last_good_stream_id: int | None = None) -> None:
             if not engine.goaway_sent:
                 goaway_sent[int(status)] += 1
             close(status, last_good_stream_id)
 
-        engine.reset_stream = reset_stream
         engine.close_connection = close_connection
 
 
@@ -172,11 +169,11 @@ class Exporter:
         self._push("requests", self.requests, s.statuses)
         self._push("body_in", self.body_in, s.body_in)
         self._push("body_out", self.body_out, s.body_out)
-        self._push("rst_sent", self.rst_sent, s.rst_sent)
+        self._push("rst_sent", self.rst_sent, {int(k): v for k, v in s.rst_sent.items()})
         self._push("rst_received", self.rst_received, s.rst_received)
         self._push("goaway_sent", self.goaway_sent, s.goaway_sent)
         self._push("goaway_received", self.goaway_received, s.goaway_received)
-        self._push("refused", self.refused, {None: s.rst_sent.get(3, 0)})
+        self._push("refused", self.refused, {None: s.rst_sent[3]})
         self._push("app_exceptions", self.app_exceptions, {None: s.app_exceptions})
         self._push("tls", self.tls_failures, HANDSHAKE_FAILURES.by_reason)
         self._push("proxy", self.proxy_rejections, REJECTIONS)

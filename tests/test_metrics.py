@@ -223,3 +223,38 @@ def test_workers_share_one_scrape(tmp_path: Path) -> None:
     assert value(samples, "spdyasgi_requests_total", protocol="spdy/3.1",
                  status_class="2xx") == 60
     assert value(samples, "spdyasgi_sessions_open", protocol="spdy/3.1") == 0
+
+
+async def test_resets_the_engine_sends_on_its_own_are_counted() -> None:
+    """RST_STREAMs the engine queues without an API call (a refusal over its stream limit,
+    DATA for a stream that never existed) count like the session's own resets."""
+    from tests.spdyraw import RawSession
+
+    metrics_port = free_port()
+    async with run_server(app, metrics_port=metrics_port, max_concurrent_streams=1,
+                          access_log=False) as (_, port):
+        before = await asyncio.to_thread(scrape, metrics_port)
+        raw = await RawSession.connect(port, record=True)
+        try:
+            slow = raw.request("/slow")  # holds the only stream
+            refused = raw.request("/slow")  # before our SETTINGS arrived: the engine refuses
+            unknown = refused + 40  # DATA for a stream never opened: INVALID_STREAM
+            raw.writer.write(unknown.to_bytes(4, "big") + b"\x00" + (5).to_bytes(3, "big")
+                             + b"hello")
+            deadline = asyncio.get_running_loop().time() + 20
+            while not {refused, unknown} <= raw.rst_streams().keys():
+                assert asyncio.get_running_loop().time() < deadline, raw.rst_streams()
+                assert await raw.pump(), "server closed the session"
+            assert raw.rst_streams() == {refused: 3, unknown: 2}
+            assert slow not in raw.rst_streams()
+
+            def settled(s: Samples) -> bool:
+                return (delta(s, before, "spdyasgi_rst_stream_sent_total", code="3") >= 1
+                        and delta(s, before, "spdyasgi_rst_stream_sent_total", code="2") >= 1)
+
+            after = await wait_for(metrics_port, settled)
+        finally:
+            raw.writer.close()
+    assert delta(after, before, "spdyasgi_rst_stream_sent_total", code="3") == 1
+    assert delta(after, before, "spdyasgi_rst_stream_sent_total", code="2") == 1
+    assert delta(after, before, "spdyasgi_streams_refused_total") == 1

@@ -354,9 +354,8 @@ class SpdyProtocol(SessionTimers):
         self._stream_gone(cycle.stream_id)
 
     def _on_reset(self, event: StreamReset) -> None:
-        if self._stats is not None:
-            counts = self._stats.rst_received if event.remote else self._stats.rst_sent
-            counts[event.status] += 1
+        if self._stats is not None and event.remote:  # sent ones: the engine counts them
+            self._stats.rst_received[event.status] += 1
         if not event.remote:
             logger.info("%s - stream %d reset (%s): %s", self._peer, event.stream_id,
                         stream_status_name(event.status), event.reason)

@@ -7,6 +7,7 @@ streams, crediting the session window, ending the session.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -93,6 +94,9 @@ class SessionState:
         self._control_out: list[bytes] = []
         self._out: list[bytes | memoryview] = []
         self._queued_control = 0
+        #: RST_STREAMs queued, by status: every one, including those the engine sends on
+        #: its own (unknown streams, refusals). Metrics may point it at a shared Counter.
+        self.rst_sent: Counter[int] = Counter()
         self._events: list[Event | None] = []
         # Requests opened in the current read, and those of them reset within it.
         self._batch_requests: set[int] = set()
@@ -148,6 +152,7 @@ class SessionState:
         """
         frame = frames.rst_stream(self._wire, stream.stream_id, status)
         self._queued_control += 1
+        self.rst_sent[status] += 1
         if stream.reply_sent or (stream.stream_id % 2 == 0) != self.client_side:
             self._out.append(frame)
         else:
@@ -234,6 +239,7 @@ class SessionState:
             self._emit(StreamReset(stream_id, status, False, reason))
         else:
             self._queue_control(frames.rst_stream(self._wire, stream_id, status))
+            self.rst_sent[status] += 1
             # Remember it, so its in-flight DATA is dropped quietly instead of drawing
             # one more RST per frame.
             self._closed_streams.add(stream_id, ClosedStreams.RESET)

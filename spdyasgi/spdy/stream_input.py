@@ -140,11 +140,13 @@ class StreamInput(CompatTolerance):
             self._queue_control(
                 frames.rst_stream(self._wire, stream_id, StreamStatus.STREAM_ALREADY_CLOSED)
             )
+            self.rst_sent[StreamStatus.STREAM_ALREADY_CLOSED] += 1
             self._closed_streams.add(stream_id, ClosedStreams.RESET)
             return
         if stream_id == 0:  # pragma: no cover - defensive: DATA/HEADERS check it first
             raise ProtocolError(f"{what} on stream 0")
         self._queue_control(frames.rst_stream(self._wire, stream_id, StreamStatus.INVALID_STREAM))
+        self.rst_sent[StreamStatus.INVALID_STREAM] += 1
         self._closed_streams.add(stream_id, ClosedStreams.RESET)
 
     def _empty_frame(self, stream: Stream) -> bool:
