@@ -269,10 +269,11 @@ def _tls_protocol_class(base: type[Any]) -> type[Any]:
     class ServerTLSProtocol(base):  # type: ignore[misc]
         """The loop's SSLProtocol, plus: peer address, reason and alert of a failure."""
 
-        __slots__ = ("raw_transport",)
+        __slots__ = ("failure_level", "raw_transport")
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             self.raw_transport: asyncio.Transport | None = None
+            self.failure_level = logging.DEBUG
             _building.protocol = self
             try:
                 super().__init__(*args, **kwargs)
@@ -297,10 +298,12 @@ def _tls_protocol_class(base: type[Any]) -> type[Any]:
                 transport.write(alert)  # written at once: the socket is idle mid-handshake
             reason = str(exc.reason or exc.__class__.__name__)
             HANDSHAKE_FAILURES.add(reason)
-            if logger.isEnabledFor(logging.DEBUG):
+            level = self.failure_level
+            if logger.isEnabledFor(level):
                 peer = transport.get_extra_info("peername") if transport is not None else None
                 where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer or "-")
-                logger.debug(
+                logger.log(
+                    level,
                     "%s - TLS handshake failed: %s (%s)%s",
                     where,
                     reason.replace("_", " ").lower(),
@@ -331,12 +334,18 @@ def tls_protocol_factory(
     context: ssl.SSLContext,
     loop: asyncio.AbstractEventLoop,
     handshake_timeout: float | None = None,
+    failure_level: int = logging.DEBUG,
 ) -> Callable[[], asyncio.Protocol]:
-    """Wrap ``factory`` for a listener created *without* ``ssl=`` (see module docstring)."""
+    """Wrap ``factory`` for a listener created *without* ``ssl=`` (see module docstring).
+
+    ``failure_level``: the level of a failed handshake's log line (debug for the public
+    port, where scanners fail handshakes all day; the relay's origin port logs at info).
+    """
     cls = _protocol_class_for(loop)
+    context.sslobject_class = _ServerSSLObject  # the failure hook (create_context sets it too)
 
     def make() -> asyncio.Protocol:
-        protocol: asyncio.Protocol = cls(
+        protocol = cls(
             loop,
             factory(),
             context,
@@ -344,6 +353,7 @@ def tls_protocol_factory(
             server_side=True,
             ssl_handshake_timeout=handshake_timeout,
         )
-        return protocol
+        protocol.failure_level = failure_level
+        return protocol  # type: ignore[no-any-return]
 
     return make

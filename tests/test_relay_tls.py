@@ -4,6 +4,7 @@ visitors use HTTP/1.1 (curl) and SPDY (ALPN spdy/3.1) with TLS."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,9 +78,15 @@ def test_origin_without_client_certificate_refused(tls_relay: tuple[Proc, Proc],
                           "--connect-token", "t", wait=False)
     try:
         wait_for(lambda: "Dial-out: reconnecting" in origin.text(), 20, "the failure")
+        # The relay says so too: one info line naming the peer (it logged nothing before).
+        wait_for(lambda: "did not return a certificate" in relay.text(), 20, "the relay's line")
     finally:
         origin.stop()
     assert "; serving" not in origin.text()
+    line = next(line for line in relay.text().splitlines()
+                if "did not return a certificate" in line)
+    assert re.search(r"127\.0\.0\.1:\d+ - TLS handshake failed: peer did not return a "
+                     r"certificate", line), line
 
 
 def test_origin_verifies_the_relay_certificate(tls_relay: tuple[Proc, Proc],

@@ -25,8 +25,9 @@ from typing import Any
 
 from spdyasgi.client import PreparedRequest, RetryableError, SpdyClientError
 from spdyasgi.spdy.constants import HOP_BY_HOP_HEADERS
+from spdyasgi.tls import tls_protocol_factory
 
-from .origins import OriginRegistry, OriginSession, gate_factory
+from .origins import REGISTER_TIMEOUT, OriginRegistry, OriginSession, gate_factory
 
 __all__ = ["RelayApp"]
 
@@ -74,9 +75,13 @@ class RelayApp:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(
-            gate_factory(self.registry), self.origin_host, self.origin_port, ssl=self.origin_ssl
-        )
+        factory = gate_factory(self.registry)
+        if self.origin_ssl is not None:
+            # The server's own TLS layer: an origin failing the handshake (no or a wrong
+            # client certificate) is one info line naming the peer, not silence.
+            factory = tls_protocol_factory(factory, self.origin_ssl, loop, REGISTER_TIMEOUT,
+                                           failure_level=logging.INFO)
+        self.server = await loop.create_server(factory, self.origin_host, self.origin_port)
         for sock in self.server.sockets:
             name = sock.getsockname()
             logger.info("Relay: accepting origins on %s://%s:%d",
