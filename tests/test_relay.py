@@ -20,6 +20,7 @@ import pytest
 from spdyasgi.client import SpdyClient, StreamResetError
 from tests.relayapps import download_digest
 from tests.relaytools import Proc, curl, start_origin, start_relay, wait_for
+from tests.utils import read_response
 
 TOKEN = "s3cret-token"
 MiB = 1 << 20
@@ -73,6 +74,22 @@ def test_unknown_host_is_502(setup: tuple[Proc, Proc, Proc]) -> None:
     result = curl("-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: other.test",
                   url(relay, "/whoami"))
     assert result.stdout == b"502"
+
+
+async def test_websocket_upgrade_is_501_with_a_reason(setup: tuple[Proc, Proc, Proc]) -> None:
+    """WebSockets are not relayed: a clear 501 and a log line, not a bare 403."""
+    relay, _, _ = setup
+    reader, writer = await asyncio.open_connection("127.0.0.1", relay.ports["visitors"])
+    try:
+        writer.write(b"GET /chat HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        status, _, body = await asyncio.wait_for(read_response(reader), 20)
+    finally:
+        writer.close()
+    assert status == 501
+    assert body == b"spdyasgi-relay does not forward WebSockets\n"
+    wait_for(lambda: '"WebSocket /chat" 501' in relay.text(), 20, "the relay's log line")
 
 
 def test_origin_without_head_is_504(setup: tuple[Proc, Proc, Proc]) -> None:

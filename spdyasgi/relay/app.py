@@ -6,6 +6,9 @@ stream on an origin session; both bodies are streamed chunk by chunk: the visito
 upload is read only as the origin's window admits it, and the origin's response is
 credited only as the visitor takes it (a slow visitor slows its own stream only).
 
+WebSocket upgrades are not relayed: they are answered 501 with a one-line reason (the
+server's log line reads ``"WebSocket /path" 501``).
+
 Errors: no origin for the Host → 502 (every one at its stream limit → 503; a body-less
 request refused or cut before its head is retried once on another origin); no response
 head within ``origin_timeout`` → 504;
@@ -38,7 +41,8 @@ _DROPPED = HOP_BY_HOP_HEADERS | {b"host", b"x-forwarded-for", b"x-forwarded-prot
 
 
 class RelayApp:
-    """ASGI app (``http`` and ``lifespan``) forwarding visitors to registered origins."""
+    """ASGI app (``http`` and ``lifespan``) forwarding visitors to registered origins;
+    ``websocket`` scopes are refused with 501."""
 
     def __init__(self, registry: OriginRegistry, origin_host: str, origin_port: int,
                  origin_ssl: ssl.SSLContext | None, origin_timeout: float) -> None:
@@ -55,7 +59,22 @@ class RelayApp:
             await self.forward(scope, receive, send)
         elif kind == "lifespan":
             await self.lifespan(receive, send)
-        # websocket: not relayed; returning without accepting refuses it (403)
+        elif kind == "websocket":
+            await self.refuse_websocket(scope, receive, send)
+
+    @staticmethod
+    async def refuse_websocket(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """WebSockets are not relayed (an origin session carries SPDY streams, and no
+        upgrade): answer 501 with a reason, where the server allows a denial body."""
+        await receive()  # websocket.connect
+        if "websocket.http.response" not in scope.get("extensions", {}):
+            await send({"type": "websocket.close", "code": 1011})  # a bare 403
+            return
+        text = b"spdyasgi-relay does not forward WebSockets\n"
+        await send({"type": "websocket.http.response.start", "status": 501,
+                    "headers": [(b"content-type", b"text/plain"),
+                                (b"content-length", str(len(text)).encode())]})
+        await send({"type": "websocket.http.response.body", "body": text})
 
     async def lifespan(self, receive: Any, send: Any) -> None:
         while True:
