@@ -258,3 +258,63 @@ async def test_resets_the_engine_sends_on_its_own_are_counted() -> None:
     assert delta(after, before, "spdyasgi_rst_stream_sent_total", code="3") == 1
     assert delta(after, before, "spdyasgi_rst_stream_sent_total", code="2") == 1
     assert delta(after, before, "spdyasgi_streams_refused_total") == 1
+
+
+async def test_dialout_session_counts_and_drains_like_an_accepted_one() -> None:
+    """A --connect session (SpdyProtocol on a connection we opened) is in the metrics as
+    an accepted session is, engine-sent resets included, and graceful shutdown ends it
+    with GOAWAY OK and closes the gauge."""
+    from spdyasgi.spdy import Connection, ConnectionConfig, Version
+    from tests.spdyraw import RawSession
+
+    dialed: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
+        asyncio.get_running_loop().create_future())
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not dialed.done():
+            dialed.set_result((reader, writer))
+
+    relay = await asyncio.start_server(accept, "127.0.0.1", 0)
+    relay_port = relay.sockets[0].getsockname()[1]
+    metrics_port = free_port()
+    try:
+        async with run_server(app, metrics_port=metrics_port, access_log=False,
+                              connect=[f"127.0.0.1:{relay_port}"], connect_cleartext=True,
+                              ) as (server, _):
+            before = await asyncio.to_thread(scrape, metrics_port)
+            reader, writer = await asyncio.wait_for(dialed, 20)
+            assert (await asyncio.wait_for(reader.readline(), 20)).startswith(
+                b"SPDYASGI-REGISTER ")
+            writer.write(b"OK\r\n")
+            conn = Connection(ConnectionConfig(client_side=True, version=Version.SPDY31))
+            conn.initiate_connection()
+            raw = RawSession(reader, writer, conn)
+            raw.raw = bytearray()
+            raw.flush()
+            sid = raw.request("/big/10")
+            unknown = sid + 40
+            writer.write(unknown.to_bytes(4, "big") + b"\x00" + (1).to_bytes(3, "big") + b"x")
+            while not (raw.replies[sid].ended and unknown in raw.rst_streams()):
+                assert await raw.pump(20), "the origin closed the session"
+            assert bytes(raw.replies[sid].body) == b"x" * 10
+
+            def open_one(s: Samples) -> bool:
+                return (value(s, "spdyasgi_sessions_open", protocol="spdy/3.1") == 1
+                        and delta(s, before, "spdyasgi_rst_stream_sent_total", code="2") == 1)
+
+            during = await wait_for(metrics_port, open_one)
+            server.should_exit = True  # graceful: GOAWAY OK to the relay, then close
+            while await raw.pump(20):
+                pass
+            assert raw.goaway is not None and raw.goaway.status == 0
+            writer.close()
+            after = await wait_for(metrics_port, lambda s: value(
+                s, "spdyasgi_sessions_open", protocol="spdy/3.1") == 0)
+    finally:
+        relay.close()
+    spdy = {"protocol": "spdy/3.1"}
+    assert value(during, "spdyasgi_sessions_open", **spdy) == 1
+    assert value(after, "spdyasgi_sessions_total", **spdy) >= 1
+    assert delta(during, before, "spdyasgi_rst_stream_sent_total", code="2") == 1
+    assert delta(after, before, "spdyasgi_goaway_sent_total", code="0") == 1
+    assert delta(after, before, "spdyasgi_requests_total", status_class="2xx", **spdy) == 1
