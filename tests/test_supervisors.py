@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -157,18 +158,33 @@ def test_workers_end_to_end() -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines: list[str] = []
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+    reader.start()
+
+    def started() -> int:
+        return sum("Started worker process" in line for line in list(lines))
+
     try:
         assert _get(port).startswith(b"Hello, SPDY!")
+        deadline = time.monotonic() + 30
+        while started() < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         proc.send_signal(signal.SIGHUP)  # rolling restart keeps serving
-        for _ in range(15):
-            time.sleep(0.1)
+        # Keep asking while both workers are replaced (their "Started" lines are the event).
+        while started() < 4 and time.monotonic() < deadline:
             assert _get(port).startswith(b"Hello, SPDY!")
+            time.sleep(0.05)
+        assert _get(port).startswith(b"Hello, SPDY!")
         proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+        reader.join(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    output = "".join(lines)
     assert proc.returncode == 0, output
     assert "Started parent process" in output
     assert output.count("Started worker process") >= 4
