@@ -136,6 +136,15 @@ class RawSession:
         self.feed(data)
         return True
 
+    async def read_until_closed(self, timeout: float = 10.0) -> None:
+        """Read (and dispatch) until the server closes, a read fails, or nothing arrives
+        for `timeout` seconds; callers then assert on what arrived."""
+        try:
+            while await self.pump(timeout=timeout):
+                pass
+        except (ConnectionError, asyncio.TimeoutError):
+            pass
+
     def control_frames(self, frame_type: int) -> list[tuple[int, bytes]]:
         """`(flags, payload)` of every control frame of `frame_type` received so far."""
         assert self.raw is not None, "connect with record=True"

@@ -143,19 +143,11 @@ async def test_steady_upload_longer_than_the_receive_timeout_completes() -> None
         await session.close()
 
 
-async def _read_until_closed(session: RawSession, timeout: float = 10.0) -> None:
-    try:
-        while await session.pump(timeout=timeout):
-            pass
-    except (ConnectionError, asyncio.TimeoutError):
-        pass
-
-
 async def test_stalled_partial_frame_gets_goaway() -> None:
     async with run_server(app, timeout_receive=0.3) as (_, port):
         session = await RawSession.connect(port)
         session.writer.write(bytes.fromhex("80030006000000"))  # 7 of a PING's 12 bytes
-        await _read_until_closed(session)
+        await session.read_until_closed()
         assert session.closed
         assert session.goaway is not None
         assert session.goaway.status == SessionStatus.PROTOCOL_ERROR
@@ -177,7 +169,7 @@ async def test_trickled_frame_slowloris_is_closed() -> None:
         started = loop.time()
         task = asyncio.create_task(trickle())
         try:
-            await _read_until_closed(session)
+            await session.read_until_closed()
         finally:
             task.cancel()
         assert session.closed and loop.time() - started < 5
@@ -194,7 +186,7 @@ async def test_client_goaway_on_idle_session_closes_it() -> None:
         session.flush()
         loop = asyncio.get_running_loop()
         started = loop.time()
-        await _read_until_closed(session, timeout=10)
+        await session.read_until_closed(timeout=10)
         assert session.closed and loop.time() - started < 5
         assert session.goaway is not None and session.goaway.status == 0
         assert session.goaway.last_good_stream_id == 1
@@ -267,7 +259,7 @@ async def test_client_fin_gets_goaway_and_disconnects_the_handlers() -> None:
         while not session.replies[sid].body:
             await session.pump()
         session.writer.write_eof()
-        await _read_until_closed(session)
+        await session.read_until_closed()
         assert session.goaway is not None and session.goaway.status == 0
         for _ in range(500):  # bounded wait for the handler to see the disconnect
             if spdyapps.observed.get("disconnects") == 1:
@@ -284,7 +276,7 @@ async def test_rapid_reset_budget_is_configurable() -> None:
         for _ in range(20):
             session.conn.reset_stream(_open(session, "/"), StreamStatus.CANCEL)
         session.flush()
-        await _read_until_closed(session)
+        await session.read_until_closed()
         assert session.goaway is not None
         assert session.goaway.status == SessionStatus.PROTOCOL_ERROR
     async with run_server(app) as (_, port):
@@ -301,6 +293,6 @@ async def test_receive_min_rate_zero_still_closes_a_silent_partial_frame() -> No
     async with run_server(app, timeout_receive=0.3, receive_min_rate=0) as (_, port):
         session = await RawSession.connect(port)
         session.writer.write(bytes.fromhex("80030006000000"))  # 7 of a PING's 12 bytes
-        await _read_until_closed(session)
+        await session.read_until_closed()
         assert session.goaway is not None
         assert session.goaway.status == SessionStatus.PROTOCOL_ERROR

@@ -18,14 +18,6 @@ from tests.utils import run_server
 BAD_PING = bytes.fromhex("80030006000000080000000100000000")
 
 
-async def _read_until_closed(session: RawSession, timeout: float = 10.0) -> None:
-    try:
-        while await session.pump(timeout=timeout):
-            pass
-    except (ConnectionError, asyncio.TimeoutError):
-        pass
-
-
 @pytest.mark.parametrize(("high_water", "tls"), [(64 * 1024, False), (4 << 20, False),
                                                  (64 * 1024, True)])
 async def test_session_error_with_queued_body_still_sends_goaway(
@@ -56,7 +48,7 @@ async def test_session_error_with_queued_body_still_sends_goaway(
                 while min(len(session.replies[sid].body) for sid in ids) < (1 << 20):
                     await session.pump()
                 session.writer.write(BAD_PING)
-                await _read_until_closed(session)
+                await session.read_until_closed()
                 assert session.goaway is not None, "the session closed without its GOAWAY"
                 assert session.goaway.status == SessionStatus.PROTOCOL_ERROR
                 for sid in ids:  # what arrived before the GOAWAY is intact
@@ -91,7 +83,7 @@ async def test_receive_timeout_with_open_streams_logs_no_error(
             while not all(session.replies[sid].body for sid in sids):
                 await session.pump()
             session.writer.write(bytes.fromhex("0000000100"))  # half a DATA frame header
-            await _read_until_closed(session)
+            await session.read_until_closed()
             assert session.goaway is not None
             assert session.goaway.status == SessionStatus.PROTOCOL_ERROR
             await asyncio.sleep(0.5)  # the pings and flushes that would follow the GOAWAY

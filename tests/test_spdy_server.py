@@ -340,7 +340,7 @@ async def test_goaway_ignores_later_streams_but_keeps_decoding() -> None:
         session.feed(held)
         (reply,) = await session.wait(first, timeout=10)
         assert reply.status == 200 and bytes(reply.body) == b"slow done"
-        await _read_until_closed(session)
+        await session.read_until_closed()
         assert session.goaway is not None and session.goaway.last_good_stream_id == first
         assert session.goaway.status == 0
         assert later not in session.rst_streams()
@@ -348,14 +348,6 @@ async def test_goaway_ignores_later_streams_but_keeps_decoding() -> None:
                    for _, payload in session.control_frames(2)]  # SYN_REPLY
         assert replied == [first]
     assert "/later" not in spdyapps.observed.get("paths", [])
-
-
-async def _read_until_closed(session: RawSession, timeout: float = 10.0) -> None:
-    try:
-        while await session.pump(timeout=timeout):
-            pass
-    except (ConnectionError, asyncio.TimeoutError):
-        pass
 
 
 async def test_ping_echo() -> None:

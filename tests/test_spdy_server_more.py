@@ -20,20 +20,12 @@ from tests.spdyraw import RawSession
 from tests.utils import run_server
 
 
-async def _read_until_closed(session: RawSession, timeout: float = 5.0) -> None:
-    try:
-        while await session.pump(timeout=timeout):
-            pass
-    except (ConnectionError, asyncio.TimeoutError):
-        pass
-
-
 async def test_idle_session_gets_goaway_then_close() -> None:
     async with run_server(app, timeout_idle=0.3) as (_, port):
         session = await RawSession.connect(port)
         reply = await session.fetch("/first")
         assert reply.status == 200
-        await _read_until_closed(session)
+        await session.read_until_closed()
         assert session.closed
         assert session.goaway is not None and session.goaway.status == 0
         assert session.goaway.last_good_stream_id == 1
@@ -43,7 +35,7 @@ async def test_half_sent_frame_times_out() -> None:
     async with run_server(app, timeout_receive=0.3) as (_, port):
         session = await RawSession.connect(port)
         session.writer.write(bytes.fromhex("80030006000000"))  # 7 of a PING's 12 bytes
-        await _read_until_closed(session)
+        await session.read_until_closed()
         assert session.closed
 
 
@@ -150,7 +142,7 @@ async def test_grace_period_over_disconnects_and_resets_remaining_streams() -> N
         while not session.replies[sid].body:
             await session.pump()
         server.should_exit = True
-        await _read_until_closed(session)
+        await session.read_until_closed()
         assert session.goaway is not None
         assert session.replies[sid].reset == StreamStatus.CANCEL
     assert spdyapps.observed["disconnects"] == 1
@@ -217,5 +209,5 @@ async def test_busy_session_outlives_the_idle_timeout() -> None:
             assert reply.status == 200
             await asyncio.sleep(0.2)
         assert session.goaway is None and not session.closed
-        await _read_until_closed(session)  # then idle: GOAWAY and close
+        await session.read_until_closed()  # then idle: GOAWAY and close
         assert session.goaway is not None and session.goaway.status == 0
