@@ -234,10 +234,7 @@ class StreamCycle:
     def _response_start(self, message: Message) -> None:
         self.response_started = True
         self.status = status = int(message["status"])
-        headers = self.response_headers = list(message.get("headers", ()))
-        for name, _ in headers:
-            if name and name[0] == 58:  # ":" names are ours: a second :status would merge
-                raise RuntimeError(f"invalid response headers: pseudo-header {name!r}")
+        self.response_headers = list(message.get("headers", ()))
         self.trailers_expected = bool(message.get("trailers", False))
         # The reply itself waits for the first body message, so a one-shot response
         # leaves as SYN_REPLY(+FIN) in the same write as its DATA.
