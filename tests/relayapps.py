@@ -7,6 +7,8 @@ import hashlib
 import os
 from typing import Any
 
+from tests.spdyapps import serve_lifespan
+
 NAME = os.environ.get("ORIGIN_NAME", "origin").encode()
 BLOCK = bytes(range(256)) * 256  # 64 KiB
 
@@ -28,13 +30,8 @@ async def _start(send: Any, status: int = 200, extra: list[tuple[bytes, bytes]] 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await serve_lifespan(receive, send)
+        return
     path = scope["path"]
     query = scope["query_string"].decode()
     if path == "/whoami":
