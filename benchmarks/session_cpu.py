@@ -3,12 +3,13 @@
     python benchmarks/session_cpu.py                 # CPU µs per request (best of 5 runs)
     python benchmarks/session_cpu.py --callgrind     # instructions per request (valgrind)
 
-A client engine pre-encodes batches of 10 SYN_STREAMs (SPDY/3.1, Huffman-only header
-blocks like spdyasgi-bench's) and they are fed to a real `SpdyProtocol` serving the raw
-hello app of `apps.py`, over a transport that only counts bytes. What remains is the
-server's own per-request work: engine, scope, task, app, reply, flush. Under `--callgrind`
-the requests are encoded beforehand by this script (not under valgrind) and read from a
-file, so the client's encoding is not in the count.
+A client engine pre-encodes batches of 10 SYN_STREAMs (SPDY/3.1, header blocks compressed
+at zlib level 6 like spdyasgi-bench's; `--header-compression -1` for Huffman-only) and
+they are fed to a real `SpdyProtocol` serving the raw hello app of `apps.py`, over a
+transport that only counts bytes. What remains is the server's own per-request work:
+engine, scope, task, app, reply, flush. Under `--callgrind` the requests are encoded
+beforehand by this script (not under valgrind) and read from a file, so the client's
+encoding is not in the count.
 
 Wall-clock CPU time on a shared VM drifts by tens of percent from minute to minute, so
 `--callgrind` counts instructions instead (runs two sizes under valgrind and divides the
@@ -85,9 +86,9 @@ class CountingTransport(asyncio.Transport):
         pass
 
 
-def encode_requests(batches: int) -> list[bytes]:
+def encode_requests(batches: int, level: int = 6) -> list[bytes]:
     """The session preface, then one read of PER_BATCH SYN_STREAMs per batch."""
-    client = Connection(ConnectionConfig(client_side=True, header_compression_level=-1,
+    client = Connection(ConnectionConfig(client_side=True, header_compression_level=level,
                                          initial_window_size=2**31 - 1,
                                          session_window_size=2**31 - 1))
     client.initiate_connection()
@@ -129,11 +130,11 @@ def _loop_runner() -> Any:
         return asyncio.run
 
 
-def callgrind(small: int, large: int) -> float:
+def callgrind(small: int, large: int, level: int) -> float:
     counts = []
     for batches in (small, large):
         with tempfile.NamedTemporaryFile(suffix=".pickle") as requests:
-            pickle.dump(encode_requests(batches), requests)
+            pickle.dump(encode_requests(batches, level), requests)
             requests.flush()
             done = subprocess.run(
                 ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
@@ -151,6 +152,8 @@ def main() -> None:
     parser.add_argument("--callgrind", action="store_true",
                         help="instructions per request under valgrind (slow, repeatable)")
     parser.add_argument("--batches", type=int, default=3000)
+    parser.add_argument("--header-compression", type=int, default=6, choices=range(-1, 10),
+                        metavar="LEVEL", help="the requests' zlib level (as spdyasgi-bench)")
     parser.add_argument("--once", metavar="FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.disable(logging.ERROR)
@@ -160,9 +163,10 @@ def main() -> None:
             runner(run(pickle.load(requests)))
         return
     if args.callgrind:
-        print(f"{callgrind(100, 400):,.0f} instructions per request")
+        print(f"{callgrind(100, 400, args.header_compression):,.0f} instructions per request")
         return
-    results = sorted(runner(run(encode_requests(args.batches))) for _ in range(5))
+    reads = encode_requests(args.batches, args.header_compression)
+    results = sorted(runner(run(reads)) for _ in range(5))
     print(f"server CPU per request: best {results[0]:.2f} µs, median {results[2]:.2f} µs "
           f"({args.batches * PER_BATCH} requests per run, 5 runs)")
 
