@@ -3,6 +3,10 @@
 Header lists are `[(name, value), ...]` of bytes in wire order, with names lowercase and
 NUL-joined multi-values split into one tuple per value; pseudo-headers (`:method`, ...) are
 included and come first in the order the peer sent them.
+
+Events are plain slotted records, not frozen ones: a frozen dataclass sets each field
+through ``object.__setattr__``, which made building the per-request `RequestReceived`
+several times dearer. Treat them as read-only all the same.
 """
 
 from __future__ import annotations
@@ -15,12 +19,12 @@ Headers = list[tuple[bytes, bytes]]
 RequestHead = tuple[bytes, bytes, bytes, bytes, Headers]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
     """Base class of every engine event."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestReceived(Event):
     """Server role: a client opened a stream (SYN_STREAM) carrying a valid request."""
 
@@ -33,7 +37,7 @@ class RequestReceived(Event):
     head: RequestHead | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ResponseReceived(Event):
     """Client role: SYN_REPLY for one of our streams."""
 
@@ -42,7 +46,7 @@ class ResponseReceived(Event):
     end_stream: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PushReceived(Event):
     """Client role: the server opened a unidirectional stream associated with one of ours."""
 
@@ -53,7 +57,7 @@ class PushReceived(Event):
     end_stream: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HeadersReceived(Event):
     """A HEADERS frame: more headers for a stream, or trailers when `end_stream`."""
 
@@ -62,7 +66,7 @@ class HeadersReceived(Event):
     end_stream: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DataReceived(Event):
     """DATA for a live stream. The caller must `acknowledge_received_data` once consumed."""
 
@@ -71,7 +75,7 @@ class DataReceived(Event):
     end_stream: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DataViewed(Event):
     """Like `DataReceived`, but `data` is a view of the buffer given to `receive_data`.
 
@@ -85,7 +89,7 @@ class DataViewed(Event):
     end_stream: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StreamReset(Event):
     """A stream ended abnormally.
 
@@ -99,7 +103,7 @@ class StreamReset(Event):
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestRejected(Event):
     """Server role: the engine answered a malformed request with an HTTP error reply.
 
@@ -113,7 +117,7 @@ class RequestRejected(Event):
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PeerFault(Event):
     """The peer did something a known deployed client or server gets wrong (see
     `spdy.compat.FAULTS`), reported once per fault and session: `tolerated` in compat
@@ -124,7 +128,7 @@ class PeerFault(Event):
     tolerated: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WindowUpdated(Event):
     """Our send window grew (`stream_id` 0 is the 3.1 session window)."""
 
@@ -132,7 +136,7 @@ class WindowUpdated(Event):
     delta: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SettingsReceived(Event):
     """The peer's SETTINGS, already applied (first value wins for a repeated id)."""
 
@@ -140,21 +144,21 @@ class SettingsReceived(Event):
     clear_persisted: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PingReceived(Event):
     """The peer pinged us; the echo is already queued."""
 
     ping_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PingAcknowledged(Event):
     """The peer echoed a PING we sent."""
 
     ping_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class GoAwayReceived(Event):
     """The peer will accept no stream above `last_good_stream_id`."""
 
@@ -162,7 +166,7 @@ class GoAwayReceived(Event):
     status: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ConnectionTerminated(Event):
     """The engine sent GOAWAY because the peer broke the protocol (or a limit).
 
