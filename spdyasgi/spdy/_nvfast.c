@@ -1,4 +1,5 @@
-/* The common cases of SPDY/3 name/value block parsing and request checking, in C.
+/* The common cases of SPDY/3 name/value block parsing, request checking and reply
+ * framing, in C.
  *
  * parse_plain(raw, max_count) cuts a decompressed NV block into a list of (name, value)
  * pairs when the block is well formed and plain: every length inside the block, no more
@@ -35,11 +36,23 @@ static const char *const common_strings[] = {
 static PyObject *common_objects[COMMON_COUNT];
 static Py_ssize_t common_lengths[COMMON_COUNT];
 
+/* The common strings grouped by length, so a lookup compares only same-length
+ * candidates, and only those whose first byte matches (most names differ there). */
+#define COMMON_MAX_LENGTH 24
+static unsigned char common_by_length[COMMON_MAX_LENGTH + 1][COMMON_COUNT];
+static unsigned char common_per_length[COMMON_MAX_LENGTH + 1];
+
 static PyObject *bytes_of(const unsigned char *data, Py_ssize_t length)
 {
-    for (size_t i = 0; i < COMMON_COUNT; i++)
-        if (common_lengths[i] == length && memcmp(common_strings[i], data, (size_t)length) == 0)
-            return Py_NewRef(common_objects[i]);
+    if (length > 0 && length <= COMMON_MAX_LENGTH) {
+        const unsigned char *candidates = common_by_length[length];
+        for (int i = 0; i < common_per_length[length]; i++) {
+            const char *common = common_strings[candidates[i]];
+            if ((unsigned char)common[0] == data[0]
+                && memcmp(common, data, (size_t)length) == 0)
+                return Py_NewRef(common_objects[candidates[i]]);
+        }
+    }
     return PyBytes_FromStringAndSize((const char *)data, length);
 }
 
@@ -294,6 +307,68 @@ decline:
     Py_RETURN_NONE;
 }
 
+/* reply_with_data(version, stream_id, header_block, body, data_flags) -> bytes: a
+ * SYN_REPLY (no flags) carrying header_block, then one DATA frame of body with
+ * data_flags, in one bytes object: the whole of a small response in one allocation.
+ * Same bytes as frames.syn_reply(...) + frames.data_frame_header(...) + body, which the
+ * pure-Python build uses (tests/engine/test_fuzz.py holds the two to the same output). */
+static void put_u32(unsigned char *p, uint32_t value)
+{
+    p[0] = (unsigned char)(value >> 24);
+    p[1] = (unsigned char)(value >> 16);
+    p[2] = (unsigned char)(value >> 8);
+    p[3] = (unsigned char)value;
+}
+
+#define MAX_FRAME_LENGTH 0xFFFFFF
+#define STREAM_MASK 0x7FFFFFFFu
+
+static PyObject *reply_with_data(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "reply_with_data() takes 5 arguments");
+        return NULL;
+    }
+    long version = PyLong_AsLong(args[0]);
+    unsigned long stream_id = PyLong_AsUnsignedLongMask(args[1]);
+    long flags = PyLong_AsLong(args[4]);
+    if ((version == -1 || flags == -1) && PyErr_Occurred())
+        return NULL;
+    if (version < 0 || version > 0x7FFF || flags < 0 || flags > 0xFF) {
+        PyErr_SetString(PyExc_ValueError, "version or flags out of range");
+        return NULL;
+    }
+    Py_buffer block, body;
+    if (PyObject_GetBuffer(args[2], &block, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[3], &body, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&block);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    if (4 + block.len > MAX_FRAME_LENGTH || body.len > MAX_FRAME_LENGTH) {
+        PyErr_SetString(PyExc_ValueError, "frame payload exceeds 2^24-1 bytes");
+        goto done;
+    }
+    result = PyBytes_FromStringAndSize(NULL, 12 + block.len + 8 + body.len);
+    if (result == NULL)
+        goto done;
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
+    put_u32(out, 0x80000000u | ((uint32_t)version << 16) | 2u);  /* SYN_REPLY */
+    put_u32(out + 4, (uint32_t)(4 + block.len));
+    put_u32(out + 8, (uint32_t)(stream_id & STREAM_MASK));
+    memcpy(out + 12, block.buf, (size_t)block.len);
+    out += 12 + block.len;
+    put_u32(out, (uint32_t)(stream_id & STREAM_MASK));
+    put_u32(out + 4, ((uint32_t)flags << 24) | (uint32_t)body.len);
+    memcpy(out + 8, body.buf, (size_t)body.len);
+done:
+    PyBuffer_Release(&block);
+    PyBuffer_Release(&body);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS,
      "configure(dropped_names, kept_name, kept_value): the request headers the engine "
@@ -304,6 +379,9 @@ static PyMethodDef methods[] = {
     {"scan_request", scan_request, METH_O,
      "scan_request(headers) -> ((method, path, host, version, other_headers), "
      "content_length) for a plainly valid request, else None (see receiver._on_syn_stream)."},
+    {"reply_with_data", (PyCFunction)(void (*)(void))reply_with_data, METH_FASTCALL,
+     "reply_with_data(version, stream_id, header_block, body, data_flags) -> SYN_REPLY + "
+     "DATA frame bytes (see frames.reply_with_data)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -323,6 +401,10 @@ PyMODINIT_FUNC PyInit__nvfast(void)
                                                           common_lengths[i]);
             if (common_objects[i] == NULL)
                 return NULL;
+            if (common_lengths[i] > 0 && common_lengths[i] <= COMMON_MAX_LENGTH) {
+                Py_ssize_t length = common_lengths[i];
+                common_by_length[length][common_per_length[length]++] = (unsigned char)i;
+            }
         }
     }
     return PyModule_Create(&module_def);

@@ -52,6 +52,9 @@ _data_header = frames.data_frame_header
 
 _FIN = 0x01
 _UNIDIRECTIONAL = 0x02
+#: A reply's first body up to this size is copied into the same bytes object as its
+#: SYN_REPLY (one item to queue and write); a larger one stays a separate item, uncopied.
+_JOIN_REPLY_BODY = 16384
 
 
 class Connection(FrameReceiver):
@@ -187,6 +190,16 @@ class Connection(FrameReceiver):
         if reply_headers is not None:
             block = self._compressor.encode(reply_headers, RESPONSE_PSEUDO)
             stream.reply_sent = True
+            if size <= _JOIN_REPLY_BODY:  # the usual one-shot response: one bytes object
+                if size:
+                    stream.send_window -= size
+                    if self._session_fc:
+                        self.session_send_window -= size
+                self._out.append(frames.reply_with_data(
+                    self._wire, stream_id, block, data, _FIN if end_stream else 0))
+                if end_stream:
+                    self._local_fin(stream)
+                return
             self._out.append(frames.syn_reply(self._wire, stream_id, 0, block))
         if size:
             stream.send_window -= size

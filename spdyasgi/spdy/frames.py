@@ -9,6 +9,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 
+from .accel import nvfast
 from .constants import (
     MAX_FRAME_LENGTH,
     TYPE_GOAWAY,
@@ -71,6 +72,20 @@ def syn_stream(
 
 def syn_reply(version: int, stream_id: int, flags: int, header_block: bytes) -> bytes:
     return _headed(version, TYPE_SYN_REPLY, stream_id, flags, header_block)
+
+
+def _reply_with_data(version: int, stream_id: int, header_block: bytes,
+                     body: bytes | memoryview, data_flags: int) -> bytes:
+    """SYN_REPLY (no flags) + one DATA frame of `body`: a small response in one bytes
+    object. The C extension has the same function (one allocation, no Python frames)."""
+    if len(body) > MAX_FRAME_LENGTH:
+        raise ValueError("frame payload exceeds 2^24-1 bytes")
+    return (_headed(version, TYPE_SYN_REPLY, stream_id, 0, header_block)
+            + FRAME_HEADER.pack(stream_id & _STREAM_MASK, (data_flags << 24) | len(body))
+            + body)
+
+
+reply_with_data = nvfast.reply_with_data if nvfast is not None else _reply_with_data
 
 
 def headers_frame(version: int, stream_id: int, flags: int, header_block: bytes) -> bytes:

@@ -10,17 +10,17 @@ from __future__ import annotations
 import re
 import struct
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from .accel import nvfast
 from .constants import HOP_BY_HOP_HEADERS, StreamStatus
 from .dictionary import SPDY3_DICTIONARY
 from .exceptions import LocalProtocolError
 
-try:  # the optional C fast path (setup.py); pure Python gives the same results
-    from ._nvfast import parse_plain as _parse_plain
-except ImportError:  # pragma: no cover - exercised by the no-extension test run
-    _parse_plain = None  # type: ignore[assignment]
+# The optional C fast path (setup.py); pure Python gives the same results.
+_parse_plain: Callable[[bytes, int], list[tuple[bytes, bytes]] | None] | None = (
+    nvfast.parse_plain if nvfast is not None else None)
 
 _UINT32 = struct.Struct("!L")
 _UNPACK_UINT32 = _UINT32.unpack_from

@@ -8,16 +8,13 @@ request in one call; everything else takes the Python path, which owns every dec
 
 from __future__ import annotations
 
+from .accel import nvfast
 from .constants import DROPPED_REQUEST_HEADERS, KEPT_REQUEST_HEADER
 from .events import Headers, RequestHead
 
-try:
-    from ._nvfast import configure as _configure
-    from ._nvfast import scan_request
-except ImportError:  # pragma: no cover - built without a compiler: the Python path only
-    scan_request = None  # type: ignore[assignment]
-else:
-    _configure(tuple(sorted(DROPPED_REQUEST_HEADERS)), *KEPT_REQUEST_HEADER)
+scan_request = nvfast.scan_request if nvfast is not None else None
+if nvfast is not None:
+    nvfast.configure(tuple(sorted(DROPPED_REQUEST_HEADERS)), *KEPT_REQUEST_HEADER)
 
 __all__ = ["RequestHead", "request_head", "scan_request"]
 

@@ -942,10 +942,38 @@ def test_pure_python_parser_is_used_without_the_c_extension() -> None:
 
 
 def test_c_extension_is_built_in_this_install() -> None:
-    """The test environment builds it (setup.py); losing it silently would cost speed."""
-    from spdyasgi.spdy import headers
+    """The test environment builds it (setup.py); losing it silently would cost speed.
+    The suite runs a second time with SPDYASGI_NO_EXTENSION=1: then nothing may use it."""
+    import importlib
+    import os
 
-    assert headers._parse_plain is not None
+    from spdyasgi.spdy import frames, headers, request_heads
+
+    built = importlib.import_module("spdyasgi.spdy._nvfast")
+    if os.environ.get("SPDYASGI_NO_EXTENSION", "") not in ("", "0"):
+        assert headers._parse_plain is None
+        assert request_heads.scan_request is None
+        assert frames.reply_with_data is frames._reply_with_data
+    else:
+        assert headers._parse_plain is built.parse_plain
+        assert request_heads.scan_request is built.scan_request
+        assert frames.reply_with_data is built.reply_with_data
+
+
+@pytest.mark.parametrize("value, used", [("1", False), ("0", True), ("", True)])
+def test_no_extension_switch(value: str, used: bool) -> None:
+    """SPDYASGI_NO_EXTENSION=1 runs the pure-Python engine although the C one is built."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("from spdyasgi.spdy import accel, frames\n"
+              "print(accel.nvfast is not None, frames.reply_with_data.__module__)\n")
+    env = {**os.environ, "SPDYASGI_NO_EXTENSION": value}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, check=True)
+    module = "spdyasgi.spdy._nvfast" if used else "spdyasgi.spdy.frames"
+    assert done.stdout.split() == [str(used), module]
 
 
 def test_header_replay_cache_stays_bounded_and_correct() -> None:
