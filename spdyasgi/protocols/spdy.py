@@ -471,12 +471,11 @@ class SpdyProtocol(SessionTimers):
         raise RuntimeError(f"invalid response headers: {exc}") from None
 
     def _reply_headers(self, status: int,
-                       headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-        reply = [(b":status", _STATUS_CACHE.get(status) or str(status).encode()),
-                 _VERSION_HEADER]
-        reply.extend(headers)
-        reply.extend(self.server_state.default_headers)
-        return reply
+                       headers: list[tuple[bytes, bytes]]) -> tuple[tuple[bytes, bytes], ...]:
+        # A tuple: it is the key of the engine's cache of compressed reply blocks as is.
+        return ((b":status", _STATUS_CACHE.get(status) or str(status).encode()),
+                _VERSION_HEADER, *headers, *self.server_state.default_headers)
+
     def _start_push_response(self, cycle: StreamCycle, status: int,
                              headers: list[tuple[bytes, bytes]], end_stream: bool) -> None:
         if status != 200:

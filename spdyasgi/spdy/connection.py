@@ -188,7 +188,7 @@ class Connection(FrameReceiver):
         ):  # an empty DATA (a bare FIN) goes even through a window driven below zero
             raise FlowControlBlocked(f"{size} bytes exceed the send window of stream {stream_id}")
         if reply_headers is not None:
-            block = self._compressor.encode(reply_headers, RESPONSE_PSEUDO)
+            block = self._compressor.encode_response(reply_headers)
             stream.reply_sent = True
             if size <= _JOIN_REPLY_BODY:  # the usual one-shot response: one bytes object
                 if size:

@@ -65,6 +65,11 @@ _REPLAYS: dict[int, dict[bytes, bytes]] = {0: {}, HUFFMAN_ONLY: {}}
 _REPLAY_BLOCK = 1024
 _REPLAY_ENTRIES = 512
 
+#: Whole compressed SYN_REPLY blocks by their header tuples, per replay level: the same
+#: bytes in every started session of that level (`HeaderCompressor.encode_response`).
+_RESPONSE_WIRE: dict[int, dict[tuple[tuple[bytes, bytes], ...], bytes]] = {
+    level: {} for level in _REPLAYS}
+
 #: Output bytes asked of zlib first when inflating a header block (see `inflate`).
 _FIRST_INFLATE = 2048
 
@@ -380,7 +385,7 @@ class HeaderCompressor:
     full deflate: smallest, but only safe when no response header is secret.
     """
 
-    __slots__ = ("_deflater", "_replay", "_started")
+    __slots__ = ("_deflater", "_replay", "_responses", "_started")
 
     def __init__(self, level: int = 0, dictionary: bytes = SPDY3_DICTIONARY):
         if not HUFFMAN_ONLY <= level <= 9:
@@ -394,6 +399,7 @@ class HeaderCompressor:
                 level, zlib.DEFLATED, 11, 1, zlib.Z_DEFAULT_STRATEGY, zdict=dictionary
             )
         self._replay = _REPLAYS.get(level) if dictionary is SPDY3_DICTIONARY else None
+        self._responses = _RESPONSE_WIRE.get(level) if self._replay is not None else None
         self._started = False
 
     def compress(self, nv_block: bytes) -> bytes:
@@ -414,3 +420,23 @@ class HeaderCompressor:
     def encode(self, headers: Iterable[tuple[bytes, bytes]],
                pseudo: frozenset[bytes] | None = None) -> bytes:
         return self.compress(encode_nv_block(headers, pseudo))
+
+    def encode_response(self, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+        """`encode(headers, RESPONSE_PSEUDO)` for a SYN_REPLY, from a per-level cache of
+        whole compressed reply blocks where the level allows replays (see `compress`):
+        most replies repeat one of a few heads, which then costs one dict lookup (a
+        tuple of pairs is the key as it is; other iterables are made one)."""
+        responses = self._responses
+        if responses is None or not self._started:
+            return self.compress(encode_nv_block(headers, RESPONSE_PSEUDO))
+        if type(headers) is not tuple:
+            headers = tuple(headers)
+        try:
+            hit = responses.get(headers)
+        except TypeError:  # a [name, value] list inside: allowed by ASGI, not hashable
+            return self.compress(encode_nv_block(headers, RESPONSE_PSEUDO))
+        if hit is None:
+            hit = self.compress(encode_nv_block(headers, RESPONSE_PSEUDO))
+            if len(hit) <= _BLOCK_CACHE_BYTES:
+                _remember(responses, headers, hit, _BLOCK_CACHE_SIZE)
+        return hit

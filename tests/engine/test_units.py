@@ -999,3 +999,24 @@ def test_header_blocks_larger_than_the_first_inflate_buffer() -> None:
     c2 = HeaderCompressor(6)
     with pytest.raises(CompressionError):
         small.inflate(c2.compress(encode_nv_block([(b"x", b"y" * 1500)])))
+
+
+@pytest.mark.parametrize("level", [0, HUFFMAN_ONLY, 6])
+def test_cached_reply_blocks_match_fresh_encoding(level: int) -> None:
+    """`encode_response` (whole compressed reply blocks from a cache) gives every session
+    the bytes `encode` would, decodable in order; lists of lists still work; a refused
+    head raises each time instead of being cached."""
+    from spdyasgi.spdy.headers import RESPONSE_PSEUDO
+
+    head = ((b":status", b"200"), (b":version", b"HTTP/1.1"), (b"x-cache-test", b"1"))
+    variants = [head, list(head), [list(pair) for pair in head]]
+    for _ in range(2):  # a second session meets a warm cache
+        cached, fresh = HeaderCompressor(level), HeaderCompressor(level)
+        inflater = HeaderDecompressor()
+        for headers in variants * 2:
+            block = cached.encode_response(headers)  # type: ignore[arg-type]
+            assert block == fresh.encode(headers, RESPONSE_PSEUDO)  # type: ignore[arg-type]
+            assert parse_nv_block(inflater.inflate(block)) == list(head)
+        for _ in range(2):
+            with pytest.raises(LocalProtocolError):
+                cached.encode_response(((b":path", b"/"), *head))
