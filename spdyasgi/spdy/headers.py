@@ -97,7 +97,7 @@ class HeaderDecompressor:
         self.max_block_size = max_block_size
         self.max_header_count = max_header_count
 
-    def inflate(self, block: bytes) -> bytes:
+    def inflate(self, block: bytes | bytearray | memoryview) -> bytes:
         """The whole decompressed block, at most `max_block_size` bytes.
 
         zlib is never asked for more than one byte past the limit, so a block that would
@@ -135,7 +135,7 @@ class HeaderDecompressor:
             )
         return head
 
-    def decode(self, block: bytes) -> Headers:
+    def decode(self, block: bytes | bytearray | memoryview) -> Headers:
         """Inflate and parse one compressed block (raises HeaderBlockError on bad content)."""
         return parse_nv_block(self.inflate(block), self.max_header_count)
 

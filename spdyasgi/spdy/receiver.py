@@ -44,6 +44,8 @@ from .headers import (
     CompressionError,
     HeaderBlockError,
     Headers,
+    _parse_nv_block_py,
+    _parse_plain,
 )
 from .request_heads import request_head, scan_request
 from .stream import ClosedStreams, Stream
@@ -187,11 +189,11 @@ class FrameReceiver(StreamInput):
                 start = pos + 8
                 pos = start + length
                 if known:
-                    payload = _payload(buf, start, pos, in_place)
                     if frame_type == TYPE_SYN_STREAM:  # the one that comes per request
-                        self._on_syn_stream(flags, payload)
+                        self._on_syn_stream(flags, buf, start, pos)
                     else:
-                        self._on_control(frame_type, flags, payload)
+                        self._on_control(frame_type, flags,
+                                         _payload(buf, start, pos, in_place))
             else:
                 if end - pos - 8 < length:
                     if length > self._max_inbound_data():
@@ -233,15 +235,19 @@ class FrameReceiver(StreamInput):
         else:
             self._on_goaway(payload)
 
-    def _on_syn_stream(self, flags: int, payload: bytes) -> None:
-        if len(payload) < 10:
-            raise ProtocolError(f"SYN_STREAM with length {len(payload)} (at least 10)")
-        stream_id, assoc_id, prio_byte, _slot = _unpack_syn(payload, 0)
+    def _on_syn_stream(self, flags: int, buf: bytes | bytearray | memoryview, start: int,
+                       end: int) -> None:
+        """The frame is `buf[start:end]`: only its header block is sliced off (zlib takes
+        any buffer), so the payload is never copied whole first."""
+        if end - start < 10:
+            raise ProtocolError(f"SYN_STREAM with length {end - start} (at least 10)")
+        stream_id, assoc_id, prio_byte, _slot = _unpack_syn(buf, start)
         stream_id &= _STREAM_MASK
         assoc_id &= _STREAM_MASK
         priority = prio_byte >> 5
+        block = buf[start + 10:end]
         if self.client_side:
-            self._on_push(stream_id, assoc_id, priority, flags, payload[10:])
+            self._on_push(stream_id, assoc_id, priority, flags, block)
             return
         if stream_id == 0 or stream_id % 2 == 0:
             raise ProtocolError(f"SYN_STREAM with invalid client stream id {stream_id}")
@@ -252,9 +258,14 @@ class FrameReceiver(StreamInput):
         elif self._compat and stream_id > self.highest_remote_id:
             self._note_remote_id(stream_id)
         repeated = stream_id == self.highest_remote_id
-        try:
-            headers = self._decompressor.decode(payload[10:])
-            block_error: HeaderBlockError | None = None
+        decompressor = self._decompressor
+        block_error: HeaderBlockError | None = None
+        try:  # what `decompressor.decode` does, without its two Python frames
+            raw = decompressor.inflate(block)
+            plain = _parse_plain(raw, decompressor.max_header_count) \
+                if _parse_plain is not None else None
+            headers = plain if plain is not None \
+                else _parse_nv_block_py(raw, decompressor.max_header_count)
         except CompressionError as exc:
             raise ProtocolError(str(exc)) from None
         except HeaderBlockError as exc:
@@ -306,7 +317,8 @@ class FrameReceiver(StreamInput):
         self._events.append(RequestReceived(stream_id, headers, priority, end_stream, head))
 
     def _on_push(
-        self, stream_id: int, assoc_id: int, priority: int, flags: int, block: bytes
+        self, stream_id: int, assoc_id: int, priority: int, flags: int,
+        block: bytes | bytearray | memoryview,
     ) -> None:
         if stream_id == 0 or stream_id % 2 == 1 or stream_id <= self.highest_remote_id:
             raise ProtocolError(f"pushed SYN_STREAM with invalid stream id {stream_id}")
@@ -346,7 +358,8 @@ class FrameReceiver(StreamInput):
         if stream.remote_closed:
             self._forget(stream, ClosedStreams.FINISHED)
 
-    def _decode_block_or_reset(self, stream_id: int, block: bytes) -> Headers | None:
+    def _decode_block_or_reset(self, stream_id: int,
+                               block: bytes | bytearray | memoryview) -> Headers | None:
         try:
             return self._decompressor.decode(block)
         except CompressionError as exc:
