@@ -211,3 +211,33 @@ async def test_busy_session_outlives_the_idle_timeout() -> None:
         assert session.goaway is None and not session.closed
         await session.read_until_closed()  # then idle: GOAWAY and close
         assert session.goaway is not None and session.goaway.status == 0
+
+
+async def test_handler_tasks_named_and_task_factory_honoured() -> None:
+    """Handlers run in Tasks named "spdyasgi-stream" (made directly when the loop has no
+    task factory); a loop with a factory still gets every handler task through it."""
+    seen: list[tuple[str, bool]] = []
+
+    async def named(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        seen.append((task.get_name(), getattr(task, "from_factory", False)))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        task = asyncio.Task(coro, loop=loop, **kwargs)
+        task.from_factory = True  # type: ignore[attr-defined]
+        return task
+
+    loop = asyncio.get_running_loop()
+    async with run_server(named) as (_, port):
+        session = await RawSession.connect(port)
+        assert (await session.fetch("/")).body == b"ok"
+        loop.set_task_factory(factory)
+        try:
+            assert (await session.fetch("/")).body == b"ok"
+        finally:
+            loop.set_task_factory(None)
+        await session.close()
+    assert seen == [("spdyasgi-stream", False), ("spdyasgi-stream", True)]
