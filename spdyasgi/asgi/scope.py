@@ -94,7 +94,7 @@ def http_scope(
     scope["raw_path"] = raw_path
     scope["query_string"] = query
     scope["headers"] = headers
-    scope["state"] = state.copy()
+    scope["state"] = state.copy() if state else {}
     if http_version != "1.1":
         scope["http_version"] = http_version
     return scope

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
 from typing import Any, NoReturn
 
 from spdyasgi import metrics
@@ -76,20 +75,6 @@ def _access_logger(config: Any) -> AccessLogger:
     if access is None:
         access = _ACCESS_LOGGERS[key] = AccessLogger(config)
     return access
-
-
-def _new_task(loop: asyncio.AbstractEventLoop,
-              coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-    """`loop.create_task(coro, name=...)` for one stream's handler.
-
-    Without a task factory the Task is made directly, with its name: uvloop's
-    create_task first lets the Task format a "Task-N" name, then renames it, and those
-    two steps cost more than the rest of the call. A loop with a factory gets it as
-    always (asyncio's create_task does the same checks either way).
-    """
-    if loop.get_task_factory() is None:
-        return asyncio.Task(coro, loop=loop, name="spdyasgi-stream")
-    return loop.create_task(coro, name="spdyasgi-stream")
 
 
 class SpdyProtocol(SessionTimers):
@@ -333,7 +318,16 @@ class SpdyProtocol(SessionTimers):
         self.server_state.total_requests += 1
         if self._stats is not None:
             self._stats.streams_opened[self.protocol_name] += 1
-        task = _new_task(self.loop, cycle.run_asgi(self.app))
+        # A named Task made directly when the loop has no task factory: uvloop's
+        # create_task would first let the Task format a "Task-N" name, then rename it,
+        # and those two steps cost more than the rest of the call. A loop with a
+        # factory gets it as always (create_task adds nothing else for a running loop).
+        loop = self.loop
+        coro = cycle.run_asgi(self.app)
+        if loop.get_task_factory() is None:
+            task = asyncio.Task(coro, loop=loop, name="spdyasgi-stream")
+        else:
+            task = loop.create_task(coro, name="spdyasgi-stream")
         cycle.task = task
         self.server_state.tasks.add(task)  # leaves in cycle_done: no done-callback needed
 
@@ -387,7 +381,7 @@ class SpdyProtocol(SessionTimers):
         if stream_id & 1:
             self._handlers -= 1
         self.server_state.tasks.discard(cycle.task)
-        outbound = self._sendq.get(stream_id)
+        outbound = self._sendq.queues.get(stream_id)
         if outbound is not None and not outbound.chunks:
             self._sendq.forget(stream_id)
         if cycle.body_bytes:

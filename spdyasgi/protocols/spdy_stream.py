@@ -202,7 +202,17 @@ class StreamCycle:
         kind = message["type"]
         if not self.response_started:
             if kind == "http.response.start":
-                self._response_start(message)
+                # Inline, not a method: it comes once per request.
+                self.response_started = True
+                status = message["status"]
+                self.status = status = status if type(status) is int else int(status)
+                self.response_headers = list(message.get("headers", ()))
+                if message.get("trailers"):
+                    self.trailers_expected = True
+                # The reply itself waits for the first body message, so a one-shot
+                # response leaves as SYN_REPLY(+FIN) in the same write as its DATA.
+                if status < 200 or status in NO_BODY_STATUS:
+                    self.is_head = True
                 return
             if kind == "http.response.push":
                 self._push(message)
@@ -230,16 +240,6 @@ class StreamCycle:
             raise RuntimeError("http.response.trailers before the body completed")
         else:
             raise RuntimeError(f"unexpected ASGI message {kind!r}")
-
-    def _response_start(self, message: Message) -> None:
-        self.response_started = True
-        self.status = status = int(message["status"])
-        self.response_headers = list(message.get("headers", ()))
-        self.trailers_expected = bool(message.get("trailers", False))
-        # The reply itself waits for the first body message, so a one-shot response
-        # leaves as SYN_REPLY(+FIN) in the same write as its DATA.
-        if self.is_head or status in NO_BODY_STATUS or status < 200:
-            self.is_head = True
 
     def _send_body(self, body: bytes, more: bool) -> Coroutine[Any, Any, None] | None:
         """Send a body message; returns a coroutine to await when it had to be queued."""
