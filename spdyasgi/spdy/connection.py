@@ -152,7 +152,27 @@ class Connection(FrameReceiver):
         raised before anything is queued or compressed).
         """
         stream = self._unreplied_stream(stream_id)
-        self._queue_data(stream, body, end_stream, reply_headers=headers)
+        size = len(body)
+        if size > _JOIN_REPLY_BODY:
+            self._queue_data(stream, body, end_stream, reply_headers=headers)
+            return
+        # The usual one-shot response, in one bytes object (same window rule as
+        # `_queue_data`, checked before anything is compressed).
+        if size and (
+            size > stream.send_window
+            or (self._send_session_fc and size > self.session_send_window)
+        ):
+            raise FlowControlBlocked(f"{size} bytes exceed the send window of stream {stream_id}")
+        block = self._compressor.encode_response(headers)
+        stream.reply_sent = True
+        if size:
+            stream.send_window -= size
+            if self._session_fc:
+                self.session_send_window -= size
+        self._out.append(frames.reply_with_data(
+            self._wire, stream_id, block, body, _FIN if end_stream else 0))
+        if end_stream:
+            self._local_fin(stream)
 
     def send_headers(
         self, stream_id: int, headers: Iterable[tuple[bytes, bytes]], *, end_stream: bool = False
@@ -190,16 +210,6 @@ class Connection(FrameReceiver):
         if reply_headers is not None:
             block = self._compressor.encode_response(reply_headers)
             stream.reply_sent = True
-            if size <= _JOIN_REPLY_BODY:  # the usual one-shot response: one bytes object
-                if size:
-                    stream.send_window -= size
-                    if self._session_fc:
-                        self.session_send_window -= size
-                self._out.append(frames.reply_with_data(
-                    self._wire, stream_id, block, data, _FIN if end_stream else 0))
-                if end_stream:
-                    self._local_fin(stream)
-                return
             self._out.append(frames.syn_reply(self._wire, stream_id, 0, block))
         if size:
             stream.send_window -= size

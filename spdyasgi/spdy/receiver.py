@@ -249,15 +249,18 @@ class FrameReceiver(StreamInput):
         if self.client_side:
             self._on_push(stream_id, assoc_id, priority, flags, block)
             return
-        if stream_id == 0 or stream_id % 2 == 0:
+        if not stream_id & 1:  # 0 or even
             raise ProtocolError(f"SYN_STREAM with invalid client stream id {stream_id}")
-        reordered = False
-        if stream_id < self.highest_remote_id:
+        highest = self.highest_remote_id
+        reordered = repeated = False
+        if stream_id > highest:
+            if self._compat:
+                self._note_remote_id(stream_id)
+        elif stream_id < highest:
             self._reordered_stream_id(stream_id)  # raises unless tolerated (compat A)
             reordered = True
-        elif self._compat and stream_id > self.highest_remote_id:
-            self._note_remote_id(stream_id)
-        repeated = stream_id == self.highest_remote_id
+        else:
+            repeated = True
         decompressor = self._decompressor
         block_error: HeaderBlockError | None = None
         try:  # what `decompressor.decode` does, without its two Python frames
@@ -292,7 +295,7 @@ class FrameReceiver(StreamInput):
             self._stream_error(stream_id, StreamStatus.REFUSED_STREAM,
                                "over the concurrent stream limit")
             return
-        end_stream = bool(flags & _FIN)
+        end_stream = (flags & _FIN) != 0
         stream = Stream(stream_id, priority, self.remote_initial_window, self.local_initial_window)
         stream.remote_closed = end_stream
         self.streams[stream_id] = stream
