@@ -80,13 +80,16 @@ def _text(value: str | bytes) -> str:
 class AccessLogger:
     """Formats and emits access lines; build one per server and share it."""
 
-    __slots__ = ("_format", "_on", "logger")
+    __slots__ = ("_format", "_on", "configured", "logger")
 
     def __init__(self, config: Any) -> None:
         self.logger = logging.getLogger("spdyasgi.access")
         # `%({name}i)s` is already a valid mapping key for %-formatting: no parsing needed.
         self._format: str | None = getattr(config, "access_log_format", None)
         self._on = bool(getattr(config, "access_log", True))
+        #: The configuration's switch alone: a plain attribute, so per-request callers can
+        #: skip the `enabled` call (which also asks the logger) when the log is off.
+        self.configured = self._on
 
     @property
     def enabled(self) -> bool:

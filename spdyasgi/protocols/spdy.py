@@ -392,12 +392,13 @@ class SpdyProtocol(SessionTimers):
         if stream is not None and stream.local_closed and not stream.remote_closed:
             # The response is complete but the client is still sending a body nobody reads.
             self.engine.reset_stream(stream_id, StreamStatus.CANCEL)
+            self._schedule_flush()
         if self._stats is not None:
             self._stats.stream_done(self.protocol_name,
                                     cycle.status or (499 if cycle.disconnected else 0),
                                     time.monotonic() - cycle.start_time, 0, cycle.bytes_sent)
         access = self.access
-        if access.enabled:
+        if access.configured and access.enabled:
             scope = cycle.scope
             access.log(
                 client=self._client,
@@ -412,8 +413,6 @@ class SpdyProtocol(SessionTimers):
                 request_headers=scope["headers"],
                 response_headers=cycle.response_headers,
             )
-        if self.engine.has_output:
-            self._schedule_flush()
         if not self.cycles:
             if self._shutting_down:
                 self._close_when_done()
