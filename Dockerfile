@@ -1,8 +1,9 @@
 # spdyasgi serving examples.hello:app; replace the CMD (or the app) for your own service.
 
-# Build stage: the wheel, with its optional C accelerator compiled (needs gcc).
+# Build stage: the wheel, with its optional C accelerator compiled (needs gcc and the
+# zlib headers; the runtime image already has libz).
 FROM python:3.11-slim AS build
-RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml setup.py README.md ./

@@ -418,3 +418,56 @@ def test_c_reply_framing_refuses_what_python_refuses() -> None:
             fn(3, 1, too_long, b"", 0)
     with pytest.raises(TypeError):
         nv.reply_with_data(3, 1, b"", b"")
+
+
+@st.composite
+def _compressed_streams(draw: st.DrawFn) -> list[bytes]:
+    """A session's header blocks as a peer might send them: deflated at some level with
+    the dictionary (or a wrong one), sync-flushed, some of them damaged, cut, repeated,
+    oversized, or the stream finished."""
+    level = draw(st.sampled_from([0, 1, 6, 9]))
+    zdict = draw(st.sampled_from([SPDY3_DICTIONARY, SPDY3_DICTIONARY, b"not the dictionary"]))
+    deflater = zlib.compressobj(level, zlib.DEFLATED, draw(st.sampled_from([11, 15])),
+                                zdict=zdict)
+    blocks = []
+    for _ in range(draw(st.integers(1, 4))):
+        raw = draw(st.one_of(st.binary(max_size=200),
+                             st.integers(0, 9000).map(lambda n: b"v" * n)))
+        finish = draw(st.integers(0, 20)) == 0
+        block = deflater.compress(raw) + deflater.flush(
+            zlib.Z_FINISH if finish else zlib.Z_SYNC_FLUSH)
+        fault = draw(st.sampled_from(["", "", "", "flip", "cut", "garbage"]))
+        if fault == "flip" and block:
+            at = draw(st.integers(0, len(block) - 1))
+            block = block[:at] + bytes([block[at] ^ 0x5A]) + block[at + 1:]
+        elif fault == "cut" and block:
+            block = block[:draw(st.integers(0, len(block) - 1))]
+        elif fault == "garbage":
+            block = draw(st.binary(min_size=1, max_size=40))
+        blocks.append(block)
+        if finish:
+            deflater = zlib.compressobj(level, zlib.DEFLATED, 15, zdict=zdict)
+    return blocks
+
+
+@FUZZ
+@given(_compressed_streams(), st.sampled_from([64, 2048, 4096, 65536]))
+def test_c_inflater_agrees_with_the_zlib_module_path(blocks: list[bytes], limit: int) -> None:
+    """Block by block, the C inflater gives the same bytes as the zlib-module path, or
+    fails where it fails with the same kind of CompressionError; both stop there (the
+    session ends at the first failure)."""
+    nv = _built_extension()
+    python = HeaderDecompressor(max_block_size=limit, accelerated=False)
+    c = HeaderDecompressor(max_block_size=limit)
+    c._c_inflater = nv.Inflater(SPDY3_DICTIONARY)  # even under SPDYASGI_NO_EXTENSION
+    c._inflater = None
+    for block in blocks:
+        results = []
+        for d in (python, c):
+            try:
+                results.append(d.inflate(block))
+            except CompressionError as exc:
+                results.append(str(exc).split(":")[0].split(" (")[0])
+        assert results[0] == results[1], block
+        if not isinstance(results[0], bytes):
+            break

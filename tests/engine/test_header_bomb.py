@@ -48,6 +48,9 @@ def test_a_60_mib_bomb_in_a_58_kib_syn_stream_is_stopped_at_the_limit() -> None:
     assert 50 << 10 < len(block) < 64 << 10  # fits the 64 KiB control frame limit
     h = ServerHarness()
     limit = h.conn.limits.max_header_block_size
+    # The zlib-module path, recorded (nothing was inflated yet: a fresh context is the
+    # same); the C path is held to the same results by test_c_inflater_* below.
+    h.conn._decompressor = HeaderDecompressor(limit, accelerated=False)
     recorder = RecordingInflater(h.conn._decompressor._inflater)
     h.conn._decompressor._inflater = recorder  # type: ignore[assignment]
     events = h.feed(h.f.syn_stream(1, block=block, fin=True))
@@ -69,7 +72,7 @@ def test_blocks_at_and_around_the_limit(limit: int) -> None:
         raw = nv_block([(b"x", b"y" * (size - 13))])
         assert len(raw) == size
         deflater = zlib.compressobj(6, zlib.DEFLATED, 11, 1, zdict=SPDY3_DICTIONARY)
-        d = HeaderDecompressor(max_block_size=limit)
+        d = HeaderDecompressor(max_block_size=limit, accelerated=False)
         recorder = RecordingInflater(d._inflater)
         d._inflater = recorder  # type: ignore[assignment]
         block = deflater.compress(raw) + deflater.flush(zlib.Z_SYNC_FLUSH)
@@ -80,3 +83,34 @@ def test_blocks_at_and_around_the_limit(limit: int) -> None:
                 d.inflate(block)
             assert sum(got for _, got in recorder.calls) == limit + 1
         assert all(0 < asked <= limit + 1 for asked, _ in recorder.calls)
+
+
+@pytest.mark.parametrize("limit", [100, 2047, 2048, 2049, 65536])
+def test_c_inflater_same_answers_around_the_limit(limit: int) -> None:
+    """The C inflater (the default when built) gives what the zlib-module path gives,
+    and ends the session on a bomb the same way."""
+    nv = pytest.importorskip("spdyasgi.spdy._nvfast")
+    for size in (limit - 1, limit, limit + 1, limit * 3):
+        raw = nv_block([(b"x", b"y" * (size - 13))])
+        deflater = zlib.compressobj(6, zlib.DEFLATED, 11, 1, zdict=SPDY3_DICTIONARY)
+        block = deflater.compress(raw) + deflater.flush(zlib.Z_SYNC_FLUSH)
+        c = HeaderDecompressor(max_block_size=limit)
+        c._c_inflater = nv.Inflater(SPDY3_DICTIONARY)  # even under SPDYASGI_NO_EXTENSION
+        if size <= limit:
+            assert c.inflate(block) == raw
+        else:
+            with pytest.raises(CompressionError, match=f"more than {limit} bytes"):
+                c.inflate(block)
+
+
+def test_c_inflater_stops_a_60_mib_bomb_at_the_limit() -> None:
+    nv = pytest.importorskip("spdyasgi.spdy._nvfast")
+    h = ServerHarness()
+    limit = h.conn.limits.max_header_block_size
+    h.conn._decompressor._c_inflater = nv.Inflater(SPDY3_DICTIONARY)
+    h.conn._decompressor._inflater = None
+    events = h.feed(h.f.syn_stream(1, block=_bomb(60 << 20), fin=True))
+    assert len(events) == 1 and isinstance(events[0], ConnectionTerminated)
+    assert f"more than {limit} bytes" in events[0].reason
+    assert [(fr.type, fr.status) for fr in h.out()] == [(GOAWAY, 1)]
+    assert h.feed(h.f.syn_stream(3)) == []
