@@ -114,7 +114,8 @@ def load_args(args: argparse.Namespace) -> list[str]:
     return ["--sessions", str(args.sessions), "--probes", str(args.probes),
             "--probe-bytes", str(args.probe_bytes), "--players", str(args.players),
             "--rate", str(args.rate), "--gap", str(args.gap),
-            "--duration", str(args.duration), "--seed", str(args.seed)]
+            "--duration", str(args.duration), "--seed", str(args.seed),
+            "--window", str(args.window)]
 
 
 def measure(name: str, args: argparse.Namespace, path: Path, tmp: Path) -> dict[str, Any]:
@@ -138,6 +139,7 @@ def measure(name: str, args: argparse.Namespace, path: Path, tmp: Path) -> dict[
         row["load_exit"] = done.returncode
         row["server_cpu_s"] = round(server_cpu, 3)
         row["server_core_pct"] = round(100 * server_cpu / row["wall_s"], 1)
+        row["load_core_pct"] = round(100 * row["client_cpu_s"] / row["wall_s"], 1)
         streams = row["streams"]
         row["server_cpu_us_per_stream"] = round(server_cpu / streams * 1e6, 1) if streams else None
         tail = log.read_text(errors="replace")[-2000:].strip()
@@ -155,12 +157,12 @@ def _cell(value: Any, spec: str = "{}") -> str:
 
 def table(rows: list[dict[str, Any]]) -> str:
     head = ("| server | streams opened | server CPU µs/stream | server core % | MB/s | "
-            "TTFB p50 ms | TTFB p99 ms | player MB/s (median, min; target) | sessions lost "
-            "| bytes verified | wrong bytes | stream errors |")
-    lines = [head, "|" + "---|" * 12]
+            "wire MB/s | TTFB p50 ms | TTFB p99 ms | player MB/s (median, min; target) | "
+            "sessions lost | bytes verified | wrong bytes | stream errors | load core % |")
+    lines = [head, "|" + "---|" * 14]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['server']} | failed: {r['error'][:200]} |" + " |" * 10)
+            lines.append(f"| {r['server']} | failed: {r['error'][:200]} |" + " |" * 12)
             continue
         player = (f"{_cell(r['player_rate_mb_s_median'], '{:.2f}')}, "
                   f"{_cell(r['player_rate_mb_s_min'], '{:.2f}')}; "
@@ -169,9 +171,11 @@ def table(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['server']} ({r['transport']}) | {r['streams']:,} "
             f"| {_cell(r['server_cpu_us_per_stream'], '{:,.0f}')} | {r['server_core_pct']:.0f} "
-            f"| {r['mb_per_s']:.1f} | {_cell(r['ttfb_ms_p50'], '{:.2f}')} "
+            f"| {r['mb_per_s']:.1f} | {r['wire_mb_per_s']:.1f} "
+            f"| {_cell(r['ttfb_ms_p50'], '{:.2f}')} "
             f"| {_cell(r['ttfb_ms_p99'], '{:.2f}')} | {player} | {r['sessions_lost']} "
-            f"| {r['bytes_verified']:,} | {r['bytes_wrong']:,} | {errors} |")
+            f"| {r['bytes_verified']:,} | {r['bytes_wrong']:,} | {errors} "
+            f"| {r['load_core_pct']:.0f} |")
     return "\n".join(lines)
 
 
@@ -189,6 +193,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=2e6, help="each player's rate (bytes/s)")
     p.add_argument("--gap", type=float, default=0.25, help="seconds between a session's bursts")
     p.add_argument("--duration", type=float, default=45.0, help="seconds of load per server")
+    p.add_argument("--window", type=int, default=1 << 20,
+                   help="the client's per-stream receive window (SETTINGS_INITIAL_WINDOW_SIZE)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 16 MiB file, 2 sessions x 5 probes + 1 player, 3 s")
@@ -225,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                 "machine": machine(), "file_mib": args.file_mib,
                 "params": {k: getattr(args, k) for k in (
                     "sessions", "probes", "probe_bytes", "players", "rate", "gap", "duration",
-                    "seed", "tls")}}
+                    "seed", "tls", "window")}}
         out.write_text(json.dumps({"meta": meta, "results": rows}, indent=1) + "\n")
     return 0 if all(r.get("ok") for r in rows) else 1
 

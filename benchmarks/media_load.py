@@ -166,7 +166,8 @@ class Load:
         args = self.args
         rng = random.Random(args.seed * 1000 + index)
         loop = asyncio.get_running_loop()
-        client = SpdyClient(args.url, verify=False, read_timeout=args.read_timeout)
+        client = SpdyClient(args.url, verify=False, read_timeout=args.read_timeout,
+                            window_size=args.window)
         await client.open()
         alive = True
         try:
@@ -202,11 +203,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
     load = Load(args, data)
     loop = asyncio.get_running_loop()
+    wire_before = _bytes_read()
     started = loop.time()
     stop = started + args.duration
     outcomes = await asyncio.gather(*(load.session(i, stop) for i in range(args.sessions)),
                                     return_exceptions=True)
     wall = loop.time() - started
+    wire = _bytes_read() - wire_before
     tally = load.tally
     for outcome in outcomes:
         if isinstance(outcome, BaseException):  # could not even connect
@@ -221,6 +224,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "probes_done": tally.probes,
         "player_streams": tally.player_streams,
         "bytes_received": tally.bytes_received,
+        # everything the sockets delivered (frames included): what the server sent us,
+        # also the DATA that was in flight when a probe was cancelled, which nobody read
+        "wire_bytes": wire,
+        "wire_mb_per_s": round(wire / wall / 1e6, 2),
         "bytes_verified": tally.bytes_verified,
         "bytes_wrong": tally.bytes_wrong,
         "bad_replies": tally.bad_replies,
@@ -236,6 +243,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "examples": tally.examples,
         "client_cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
     }
+
+
+def _bytes_read() -> int:
+    """Bytes this process read from file descriptors (`rchar`): here, its sockets.
+
+    The checked file is memory-mapped, so it does not count. Cheaper than a trace hook
+    copying every received buffer.
+    """
+    with open("/proc/self/io") as handle:
+        for line in handle:
+            if line.startswith("rchar:"):
+                return int(line.split()[1])
+    return 0
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -254,6 +274,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=2e6, help="each player's rate (bytes/s)")
     p.add_argument("--gap", type=float, default=0.25, help="seconds between a session's bursts")
     p.add_argument("--duration", type=float, default=40.0, help="seconds of load")
+    p.add_argument("--window", type=int, default=1 << 20,
+                   help="the client's per-stream receive window (what a server may send "
+                        "before a cancel lands)")
     p.add_argument("--read-timeout", type=float, default=30.0)
     p.add_argument("--seed", type=int, default=1)
     return p
