@@ -3,6 +3,7 @@
     python benchmarks/media.py                        # spdyasgi and node-spdy, ~1 min each
     python benchmarks/media.py --servers spdyasgi --duration 20
     python benchmarks/media.py --tls                  # both servers over TLS instead
+    python benchmarks/media.py --window 65536 --rounds 2 --json /tmp/media-64k.json
     python benchmarks/media.py --quick --no-json      # a few seconds, a 16 MiB file
 
 How VLC and QuickTime open a file over SPDY: they probe it with Range requests and cancel
@@ -168,8 +169,9 @@ def table(rows: list[dict[str, Any]]) -> str:
                   f"{_cell(r['player_rate_mb_s_min'], '{:.2f}')}; "
                   f"{r['player_rate_target_mb_s']:.2f}")
         errors = ", ".join(f"{k} {v}" for k, v in r["stream_errors"].items()) or "0"
+        where = r["transport"] + (f", round {r['round']}" if "round" in r else "")
         lines.append(
-            f"| {r['server']} ({r['transport']}) | {r['streams']:,} "
+            f"| {r['server']} ({where}) | {r['streams']:,} "
             f"| {_cell(r['server_cpu_us_per_stream'], '{:,.0f}')} | {r['server_core_pct']:.0f} "
             f"| {r['mb_per_s']:.1f} | {r['wire_mb_per_s']:.1f} "
             f"| {_cell(r['ttfb_ms_p50'], '{:.2f}')} "
@@ -195,6 +197,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=45.0, help="seconds of load per server")
     p.add_argument("--window", type=int, default=1 << 20,
                    help="the client's per-stream receive window (SETTINGS_INITIAL_WINDOW_SIZE)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="measure every server this many times (order reversed every round)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 16 MiB file, 2 sessions x 5 probes + 1 player, 3 s")
@@ -219,9 +223,11 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_name)
         if args.tls:
             make_files(tmp, [])
-        for name in names:
-            print(f"{name}: {args.duration:.0f} s of load...", file=sys.stderr, flush=True)
-            rows.append(measure(name, args, path, tmp))
+        for round_ in range(1, args.rounds + 1):
+            for name in names if round_ % 2 else names[::-1]:  # ABBA: drift hits both
+                print(f"round {round_}, {name}: {args.duration:.0f} s of load...",
+                      file=sys.stderr, flush=True)
+                rows.append({"round": round_, **measure(name, args, path, tmp)})
     print(table(rows))
     if not args.no_json:
         out = Path(args.json)
@@ -231,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                 "machine": machine(), "file_mib": args.file_mib,
                 "params": {k: getattr(args, k) for k in (
                     "sessions", "probes", "probe_bytes", "players", "rate", "gap", "duration",
-                    "seed", "tls", "window")}}
+                    "seed", "tls", "window", "rounds")}}
         out.write_text(json.dumps({"meta": meta, "results": rows}, indent=1) + "\n")
     return 0 if all(r.get("ok") for r in rows) else 1
 
