@@ -143,7 +143,8 @@ def measure(name: str, args: argparse.Namespace, path: Path, tmp: Path) -> dict[
         row["load_core_pct"] = round(100 * row["client_cpu_s"] / row["wall_s"], 1)
         streams = row["streams"]
         row["server_cpu_us_per_stream"] = round(server_cpu / streams * 1e6, 1) if streams else None
-        tail = log.read_text(errors="replace")[-2000:].strip()
+        log_lines = log.read_text(errors="replace").splitlines()
+        tail = "\n".join(x for x in log_lines if not x.startswith('{"port"'))[-2000:].strip()
         if tail:
             row["server_log_tail"] = tail
     row["ok"] = (row["server_alive"] and row["sessions_lost"] == 0 and row["bytes_wrong"] == 0
