@@ -1,6 +1,7 @@
 """The media-pattern benchmark (benchmarks/media.py) as a smoke test, over real sockets.
 
-Not a performance test: nothing is compared with a figure. A tiny run against spdyasgi
+Not a performance test: nothing is compared with a figure. A tiny run against spdyasgi (and
+node-spdy, when the npm peers are installed)
 must open probes and players, cancel the probes, check every body byte against the file
 and lose no session; a run checking against the wrong file must count wrong bytes (so a
 zero above comes from real checks). The app's other answers (200, 416, 404, a cancelled
@@ -18,26 +19,36 @@ from typing import Any
 
 import pytest
 
+from tests import peers
+
 ROOT = Path(__file__).resolve().parent.parent
 MEDIA = ROOT / "benchmarks" / "media.py"
 
 
-def run_media(tmp_path: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
+def run_media(tmp_path: Path, *extra: str, server: str = "spdyasgi",
+              ) -> tuple[int, dict[str, Any], str]:
     out = tmp_path / "media.json"
     proc = subprocess.run(
-        [sys.executable, str(MEDIA), "--quick", "--servers", "spdyasgi", "--json", str(out),
+        [sys.executable, str(MEDIA), "--quick", "--servers", server, "--json", str(out),
          *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=150,
     )
     assert out.exists(), f"no JSON written:\n{proc.stdout}\n{proc.stderr}"
     rows = json.loads(out.read_text())["results"]
-    assert len(rows) == 1 and rows[0]["server"] == "spdyasgi", rows
+    assert len(rows) == 1 and rows[0]["server"] == server, rows
     return proc.returncode, rows[0], proc.stdout + proc.stderr
 
 
 @pytest.mark.timeout(180)
-def test_quick_media_run_checks_every_byte_and_loses_no_session(tmp_path: Path) -> None:
-    code, row, output = run_media(tmp_path)
+@pytest.mark.parametrize("server", [
+    "spdyasgi",
+    pytest.param("node-spdy", marks=[
+        pytest.mark.node,
+        pytest.mark.skipif(not peers.NODE_AVAILABLE, reason=peers.NODE_SKIP_REASON)]),
+])
+def test_quick_media_run_checks_every_byte_and_loses_no_session(tmp_path: Path,
+                                                                server: str) -> None:
+    code, row, output = run_media(tmp_path, server=server)
     assert "error" not in row, row
     assert code == 0 and row["ok"] is True, output
     assert row["server_alive"] and row["sessions_lost"] == 0 and row["stream_errors"] == {}
