@@ -655,8 +655,15 @@ def plot(summary: dict[tuple[str, str], dict[str, Any]], path: Path) -> bool:
         ax.barh(names, meds, xerr=[los, his], color="#4477aa", capsize=3)
         ax.invert_yaxis()
         ax.set_title(title, fontsize=10)
-        for i, value in enumerate(meds):
-            ax.text(value, i, f" {value:,.0f}", va="center", fontsize=8)
+        # Each label starts past its error bar's upper end (not at the bar's end, where
+        # the error bar would strike through it), and the x-axis leaves room for the
+        # longest label so none is clipped.
+        ends = [value + hi for value, hi in zip(meds, his, strict=True)]
+        right = max(ends, default=1.0) or 1.0
+        pad = right * 0.015
+        for i, (value, end) in enumerate(zip(meds, ends, strict=True)):
+            ax.text(end + pad, i, f"{value:,.0f}", va="center", ha="left", fontsize=8)
+        ax.set_xlim(0, right * 1.22)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
