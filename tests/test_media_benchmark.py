@@ -1,10 +1,10 @@
 """The media-pattern benchmark (benchmarks/media.py) as a smoke test, over real sockets.
 
 Not a performance test: nothing is compared with a figure. A tiny run against spdyasgi
-(and node-spdy, when the npm peers are installed) must open probes and players, cancel
-the probes, check every body byte against the file and lose no session; a run checking against the wrong file must count wrong bytes (so a
-zero above comes from real checks). The app's other answers (200, 416, 404, a cancelled
-send) are checked by calling it directly.
+(and node-spdy, when the npm peers are installed) must open probes and players, cancel the
+probes, check every body byte against the file and lose no session; a run checking against
+the wrong file must count wrong bytes (so a zero above comes from real checks). The app's
+other answers (200, 416, 404, a cancelled send) are checked by calling it directly.
 """
 
 from __future__ import annotations
