@@ -12,6 +12,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+#include <structmember.h>
 #include <zlib.h>
 
 /* Names allowed after an optional leading ':' (same set as headers._VALID_NAME):
@@ -529,6 +530,96 @@ static PyTypeObject InflaterType = {
     .tp_methods = inflater_methods,
 };
 
+/* Stream(stream_id, priority, send_window, recv_window): the engine's per-stream record
+ * (spdy/stream.py's Stream, field for field), made in C because one is made per request
+ * and a Python __init__ setting fifteen slots costs more than the rest of its life.
+ * Every field is an object slot (T_OBJECT_EX), so attribute reads and writes take the
+ * interpreter's fast slot path exactly as for the Python class; no field can refer back
+ * to a stream, so there is no GC support to pay for. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *stream_id, *priority, *send_window, *recv_window, *unacked, *remote_closed,
+        *local_closed, *reply_sent, *reply_received, *rejected, *associated_id,
+        *content_length, *received, *empty_frames, *pushes;
+} StreamObject;
+
+#define STREAM_FIELD(name) {#name, T_OBJECT_EX, offsetof(StreamObject, name), 0, NULL}
+static PyMemberDef stream_members[] = {
+    STREAM_FIELD(stream_id), STREAM_FIELD(priority), STREAM_FIELD(send_window),
+    STREAM_FIELD(recv_window), STREAM_FIELD(unacked), STREAM_FIELD(remote_closed),
+    STREAM_FIELD(local_closed), STREAM_FIELD(reply_sent), STREAM_FIELD(reply_received),
+    STREAM_FIELD(rejected), STREAM_FIELD(associated_id), STREAM_FIELD(content_length),
+    STREAM_FIELD(received), STREAM_FIELD(empty_frames), STREAM_FIELD(pushes),
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyObject *zero;
+
+static int stream_init(StreamObject *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *stream_id, *priority, *send_window, *recv_window;
+    static char *names[] = {"stream_id", "priority", "send_window", "recv_window", NULL};
+    if (!PyTuple_CheckExact(args) || PyTuple_GET_SIZE(args) != 4 || kwds != NULL) {
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO", names, &stream_id, &priority,
+                                         &send_window, &recv_window))
+            return -1;
+    }
+    else {
+        stream_id = PyTuple_GET_ITEM(args, 0);
+        priority = PyTuple_GET_ITEM(args, 1);
+        send_window = PyTuple_GET_ITEM(args, 2);
+        recv_window = PyTuple_GET_ITEM(args, 3);
+    }
+    Py_XSETREF(self->stream_id, Py_NewRef(stream_id));
+    Py_XSETREF(self->priority, Py_NewRef(priority));
+    Py_XSETREF(self->send_window, Py_NewRef(send_window));
+    Py_XSETREF(self->recv_window, Py_NewRef(recv_window));
+    Py_XSETREF(self->unacked, Py_NewRef(zero));
+    Py_XSETREF(self->remote_closed, Py_NewRef(Py_False));
+    Py_XSETREF(self->local_closed, Py_NewRef(Py_False));
+    Py_XSETREF(self->reply_sent, Py_NewRef(Py_False));
+    Py_XSETREF(self->reply_received, Py_NewRef(Py_False));
+    Py_XSETREF(self->rejected, Py_NewRef(Py_False));
+    Py_XSETREF(self->associated_id, Py_NewRef(zero));
+    Py_XSETREF(self->content_length, Py_NewRef(Py_None));
+    Py_XSETREF(self->received, Py_NewRef(zero));
+    Py_XSETREF(self->empty_frames, Py_NewRef(zero));
+    Py_XSETREF(self->pushes, Py_NewRef(Py_None));
+    return 0;
+}
+
+static void stream_dealloc(StreamObject *self)
+{
+    Py_XDECREF(self->stream_id);
+    Py_XDECREF(self->priority);
+    Py_XDECREF(self->send_window);
+    Py_XDECREF(self->recv_window);
+    Py_XDECREF(self->unacked);
+    Py_XDECREF(self->remote_closed);
+    Py_XDECREF(self->local_closed);
+    Py_XDECREF(self->reply_sent);
+    Py_XDECREF(self->reply_received);
+    Py_XDECREF(self->rejected);
+    Py_XDECREF(self->associated_id);
+    Py_XDECREF(self->content_length);
+    Py_XDECREF(self->received);
+    Py_XDECREF(self->empty_frames);
+    Py_XDECREF(self->pushes);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject StreamType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "spdyasgi.spdy._nvfast.Stream",
+    .tp_basicsize = sizeof(StreamObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Per-stream state (see spdy/stream.py's Stream, the same fields).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)stream_init,
+    .tp_dealloc = (destructor)stream_dealloc,
+    .tp_members = stream_members,
+};
+
 static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS,
      "configure(dropped_names, kept_name, kept_value): the request headers the engine "
@@ -567,12 +658,15 @@ PyMODINIT_FUNC PyInit__nvfast(void)
             }
         }
     }
-    if (PyType_Ready(&InflaterType) < 0)
+    if (PyType_Ready(&InflaterType) < 0 || PyType_Ready(&StreamType) < 0)
+        return NULL;
+    if (zero == NULL && (zero = PyLong_FromLong(0)) == NULL)
         return NULL;
     PyObject *module = PyModule_Create(&module_def);
     if (module == NULL)
         return NULL;
-    if (PyModule_AddObjectRef(module, "Inflater", (PyObject *)&InflaterType) < 0) {
+    if (PyModule_AddObjectRef(module, "Inflater", (PyObject *)&InflaterType) < 0
+        || PyModule_AddObjectRef(module, "Stream", (PyObject *)&StreamType) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -7,6 +7,10 @@ which point the connection forgets it (keeping only a short memory of recently c
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from .accel import nvfast
+
 
 class Stream:
     __slots__ = (
@@ -43,6 +47,13 @@ class Stream:
         self.received = 0
         self.empty_frames = 0
         self.pushes: list[int] | None = None
+
+
+#: The pure-Python class, kept under this name when the C one replaces it below (tests
+#: hold the two to the same fields and defaults).
+PyStream = Stream
+if not TYPE_CHECKING and nvfast is not None:
+    Stream = nvfast.Stream  # the same fields, made in C: one is made per request
 
 
 class ClosedStreams:

@@ -947,17 +947,22 @@ def test_c_extension_is_built_in_this_install() -> None:
     import importlib
     import os
 
-    from spdyasgi.spdy import frames, headers, request_heads
+    from spdyasgi.spdy import frames, headers, request_heads, stream
 
     built = importlib.import_module("spdyasgi.spdy._nvfast")
+    inflater = HeaderDecompressor()._c_inflater
     if os.environ.get("SPDYASGI_NO_EXTENSION", "") not in ("", "0"):
         assert headers._parse_plain is None
         assert request_heads.scan_request is None
         assert frames.reply_with_data is frames._reply_with_data
+        assert stream.Stream is stream.PyStream
+        assert inflater is None
     else:
         assert headers._parse_plain is built.parse_plain
         assert request_heads.scan_request is built.scan_request
         assert frames.reply_with_data is built.reply_with_data
+        assert stream.Stream is built.Stream
+        assert isinstance(inflater, built.Inflater)
 
 
 @pytest.mark.parametrize("value, used", [("1", False), ("0", True), ("", True)])
@@ -1020,3 +1025,27 @@ def test_cached_reply_blocks_match_fresh_encoding(level: int) -> None:
         for _ in range(2):
             with pytest.raises(LocalProtocolError):
                 cached.encode_response(((b":path", b"/"), *head))
+
+
+def test_c_stream_record_matches_the_python_one() -> None:
+    """The C Stream (made once per request) has exactly the Python class's fields, the
+    same defaults, keeps what is stored and refuses anything else, as slots do."""
+    nv = pytest.importorskip("spdyasgi.spdy._nvfast")
+    from spdyasgi.spdy.stream import PyStream
+
+    fields = PyStream.__slots__
+    for args, kwargs in (((7, 2, 1 << 20, 65536), {}),
+                         ((), {"stream_id": 7, "priority": 2, "send_window": 1 << 20,
+                               "recv_window": 65536})):
+        c, py = nv.Stream(*args, **kwargs), PyStream(*args, **kwargs)
+        assert {f: getattr(c, f) for f in fields} == {f: getattr(py, f) for f in fields}
+        for value in (0, -(2**31), 2**31 - 1, True, None, [3, 5]):
+            for f in fields:
+                for record in (c, py):
+                    setattr(record, f, value)
+                assert getattr(c, f) == getattr(py, f) == value
+        for record in (c, py):
+            with pytest.raises(AttributeError):
+                record.not_a_field = 1  # type: ignore[attr-defined]
+    with pytest.raises(TypeError):
+        nv.Stream(1, 2, 3)
