@@ -63,15 +63,10 @@ static inline uint32_t read_u32(const unsigned char *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-static PyObject *parse_plain(PyObject *module, PyObject *args)
+/* The block `raw[:total]` as a list of pairs, Py_None when not plain, NULL on error. */
+static PyObject *parse_plain_block(const unsigned char *raw, Py_ssize_t total,
+                                   Py_ssize_t max_count)
 {
-    (void)module;
-    Py_buffer view;
-    Py_ssize_t max_count;
-    if (!PyArg_ParseTuple(args, "y*n", &view, &max_count))
-        return NULL;
-    const unsigned char *raw = view.buf;
-    Py_ssize_t total = view.len;
     Py_ssize_t starts[2 * MAX_PAIRWISE];
     Py_ssize_t lengths[2 * MAX_PAIRWISE];
     PyObject *result = NULL;
@@ -138,6 +133,17 @@ static PyObject *parse_plain(PyObject *module, PyObject *args)
 plain_no:
     result = Py_NewRef(Py_None);
 done:
+    return result;
+}
+
+static PyObject *parse_plain(PyObject *module, PyObject *args)
+{
+    (void)module;
+    Py_buffer view;
+    Py_ssize_t max_count;
+    if (!PyArg_ParseTuple(args, "y*n", &view, &max_count))
+        return NULL;
+    PyObject *result = parse_plain_block(view.buf, view.len, max_count);
     PyBuffer_Release(&view);
     return result;
 }
@@ -425,6 +431,8 @@ static PyObject *inflate_failure(int code, const char *message)
 /* Output asked for first: almost every header block fits. */
 #define FIRST_OUTPUT 2048
 
+static PyObject *inflate_block(InflaterObject *self, PyObject *block_obj, PyObject *limit_obj);
+
 static PyObject *inflater_inflate(InflaterObject *self, PyObject *const *args,
                                   Py_ssize_t nargs)
 {
@@ -432,11 +440,60 @@ static PyObject *inflater_inflate(InflaterObject *self, PyObject *const *args,
         PyErr_SetString(PyExc_TypeError, "inflate(block, limit)");
         return NULL;
     }
+    return inflate_block(self, args[0], args[1]);
+}
+
+/* inflate_request(block, limit, max_count): inflate, parse and check a request's block
+ * in one call. (headers, scanned) when the block is plain (scanned: what scan_request
+ * gives, None when it declines); the inflated bytes when the block is not plain (the
+ * Python parser decides); (code, message) as inflate() when it does not inflate. */
+static PyObject *inflater_inflate_request(InflaterObject *self, PyObject *const *args,
+                                          Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "inflate_request(block, limit, max_count)");
+        return NULL;
+    }
+    Py_ssize_t max_count = PyLong_AsSsize_t(args[2]);
+    if (max_count == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *raw = inflate_block(self, args[0], args[1]);
+    if (raw == NULL || !PyBytes_CheckExact(raw))
+        return raw;  /* an error, or (code, message) */
+    PyObject *headers = parse_plain_block((const unsigned char *)PyBytes_AS_STRING(raw),
+                                          PyBytes_GET_SIZE(raw), max_count);
+    if (headers == NULL) {
+        Py_DECREF(raw);
+        return NULL;
+    }
+    if (headers == Py_None) {
+        Py_DECREF(headers);
+        return raw;
+    }
+    Py_DECREF(raw);
+    PyObject *scanned = scan_request(NULL, headers);
+    if (scanned == NULL) {
+        Py_DECREF(headers);
+        return NULL;
+    }
+    PyObject *result = PyTuple_New(2);
+    if (result == NULL) {
+        Py_DECREF(headers);
+        Py_DECREF(scanned);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(result, 0, headers);
+    PyTuple_SET_ITEM(result, 1, scanned);
+    return result;
+}
+
+static PyObject *inflate_block(InflaterObject *self, PyObject *block_obj, PyObject *limit_obj)
+{
     if (!self->ready) {
         PyErr_SetString(PyExc_RuntimeError, "Inflater not initialised");
         return NULL;
     }
-    Py_ssize_t limit = PyLong_AsSsize_t(args[1]);
+    Py_ssize_t limit = PyLong_AsSsize_t(limit_obj);
     if (limit == -1 && PyErr_Occurred())
         return NULL;
     if (limit < 0 || limit > PY_SSIZE_T_MAX - 1) {
@@ -446,7 +503,7 @@ static PyObject *inflater_inflate(InflaterObject *self, PyObject *const *args,
     if (self->ended)
         return inflate_failure(3, NULL);
     Py_buffer block;
-    if (PyObject_GetBuffer(args[0], &block, PyBUF_SIMPLE) < 0)
+    if (PyObject_GetBuffer(block_obj, &block, PyBUF_SIMPLE) < 0)
         return NULL;
     if ((size_t)block.len > UINT_MAX) {
         PyBuffer_Release(&block);
@@ -515,6 +572,9 @@ static PyObject *inflater_inflate(InflaterObject *self, PyObject *const *args,
 static PyMethodDef inflater_methods[] = {
     {"inflate", (PyCFunction)(void (*)(void))inflater_inflate, METH_FASTCALL,
      "inflate(block, limit) -> bytes, or (code, message) (see the type's comment)."},
+    {"inflate_request", (PyCFunction)(void (*)(void))inflater_inflate_request, METH_FASTCALL,
+     "inflate_request(block, limit, max_count) -> (headers, scanned), the inflated bytes "
+     "when not plain, or (code, message)."},
     {NULL, NULL, 0, NULL},
 };
 

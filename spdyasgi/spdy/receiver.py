@@ -44,8 +44,6 @@ from .headers import (
     CompressionError,
     HeaderBlockError,
     Headers,
-    _parse_nv_block_py,
-    _parse_plain,
 )
 from .request_heads import request_head, scan_request
 from .stream import ClosedStreams, Stream
@@ -261,18 +259,13 @@ class FrameReceiver(StreamInput):
             reordered = True
         else:
             repeated = True
-        decompressor = self._decompressor
         block_error: HeaderBlockError | None = None
-        try:  # what `decompressor.decode` does, without its two Python frames
-            raw = decompressor.inflate(block)
-            plain = _parse_plain(raw, decompressor.max_header_count) \
-                if _parse_plain is not None else None
-            headers = plain if plain is not None \
-                else _parse_nv_block_py(raw, decompressor.max_header_count)
+        try:
+            headers, scanned = self._decompressor.decode_request(block)
         except CompressionError as exc:
             raise ProtocolError(str(exc)) from None
         except HeaderBlockError as exc:
-            headers = []
+            headers, scanned = [], None
             block_error = exc
         if repeated:
             self._stream_error(stream_id, StreamStatus.PROTOCOL_ERROR,
@@ -305,7 +298,8 @@ class FrameReceiver(StreamInput):
         if not self.config.validate_requests:
             head = request_head(headers)
         else:
-            scanned = scan_request(headers) if scan_request is not None else None
+            if scanned is None and scan_request is not None:
+                scanned = scan_request(headers)  # not a plain block, or declined
             if scanned is not None and not (end_stream and scanned[1] > 0):
                 head, content_length = scanned  # plainly valid: checked and split in C
                 if content_length >= 0:

@@ -471,3 +471,35 @@ def test_c_inflater_agrees_with_the_zlib_module_path(blocks: list[bytes], limit:
         assert results[0] == results[1], block
         if not isinstance(results[0], bytes):
             break
+
+
+@FUZZ
+@given(st.lists(_request_header_lists(), min_size=1, max_size=3), st.booleans(),
+       st.sampled_from([64, 4096]))
+def test_c_request_decoding_agrees_with_the_python_path(
+        requests: list[list[tuple[bytes, bytes]]], damage: bool, limit: int) -> None:
+    """`decode_request` through the C inflater (inflate, parse and scan in one call) gives
+    the headers the zlib-module path and the Python parser give, and a scan that is either
+    None or exactly `scan_request`'s; failures are the same errors."""
+    nv = _built_extension()
+    nv.configure(tuple(sorted(DROPPED_REQUEST_HEADERS)), *KEPT_REQUEST_HEADER)  # idempotent
+    python = HeaderDecompressor(max_block_size=limit, accelerated=False)
+    c = HeaderDecompressor(max_block_size=limit)
+    c._c_inflater, c._inflater = nv.Inflater(SPDY3_DICTIONARY), None
+    deflater = zlib.compressobj(6, zlib.DEFLATED, 11, zdict=SPDY3_DICTIONARY)
+    for headers in requests:
+        block = deflater.compress(nv_block(headers)) + deflater.flush(zlib.Z_SYNC_FLUSH)
+        if damage:
+            block = block[: len(block) // 2]
+        results: list[object] = []
+        for d in (python, c):
+            try:
+                results.append(d.decode_request(block))
+            except (CompressionError, HeaderBlockError) as exc:
+                results.append(type(exc))
+        if isinstance(results[0], type):
+            assert results[1] is results[0]
+            break
+        (py_headers, py_scan), (c_headers, c_scan) = results  # type: ignore[misc]
+        assert py_scan is None and c_headers == py_headers
+        assert c_scan is None or c_scan == nv.scan_request(c_headers)
