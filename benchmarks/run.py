@@ -704,6 +704,31 @@ def targets(summary: dict[tuple[str, str], dict[str, Any]],
     lines.append(f"| … and ≤ uvicorn with 10 connections × 10 pipelined | "
                  f"spdyasgi {s and f'{s:.1f}'} µs vs uvicorn {up and f'{up:.1f}'} µs | "
                  f"{verdict(ok)} |")
+    # Issue 18: Starlette, sequential requests, TLS (instructions: server_instructions.py).
+    s = _get(summary, "spdyasgi", "starlette-10x10", "server_cpu_us_per_req")
+    u = _get(summary, "uvicorn", "starlette-10x10", "server_cpu_us_per_req")
+    ok = None if s is None or u is None else s <= u
+    lines.append(f"| starlette 10×10: spdyasgi server CPU/req ≤ uvicorn's | "
+                 f"spdyasgi {s and f'{s:.1f}'} µs vs uvicorn {u and f'{u:.1f}'} µs | "
+                 f"{verdict(ok)} |")
+    s = _get(summary, "spdyasgi", "hello-1x1", "server_cpu_us_per_req")
+    u = _get(summary, "uvicorn", "hello-1x1", "server_cpu_us_per_req")
+    ok = None if s is None or u is None else s <= u
+    lines.append(f"| hello 1×1 (sequential): spdyasgi server CPU/req ≤ uvicorn's (keep-alive) | "
+                 f"spdyasgi {s and f'{s:.1f}'} µs vs uvicorn {u and f'{u:.1f}'} µs | "
+                 f"{verdict(ok)} |")
+    s = _get(summary, "spdyasgi", "hello-1x1", "p50_ms")
+    u = _get(summary, "uvicorn", "hello-1x1", "p50_ms")
+    ok = None if s is None or u is None else s <= 1.2 * u
+    lines.append(f"| hello 1×1: p50 within 20 % of uvicorn's (each generator's own clock) | "
+                 f"spdyasgi {s and f'{s:.3f}'} ms vs uvicorn {u and f'{u:.3f}'} ms | "
+                 f"{verdict(ok)} |")
+    t = _get(summary, "spdyasgi-tls", "hello-10x10", "server_cpu_us_per_req")
+    c = _get(summary, "spdyasgi", "hello-10x10", "server_cpu_us_per_req")
+    ok = None if t is None or c is None else t <= 1.15 * c
+    ratio = f" (+{100 * (t / c - 1):.0f} %)" if t and c else ""
+    lines.append(f"| TLS hello 10×10 within 15 % of cleartext CPU/req | "
+                 f"{t and f'{t:.1f}'} vs {c and f'{c:.1f}'} µs{ratio} | {verdict(ok)} |")
     d = _get(summary, "spdyasgi", "download-1", "mb_per_s")
     r = _get(summary, "raw-socket", "download-1", "mb_per_s")
     ok = None if d is None or r is None else d >= 0.8 * r
@@ -767,7 +792,7 @@ def write_doc(meta: dict[str, Any], rows: list[dict[str, Any]],
            f"{meta['foreign_cpu_s']:.1f} s of {meta['load_wall_s']:.0f} s of load.", ""]
     if notes:
         out += [notes, ""]
-    out += ["## Targets (issue 6)", "", *targets(summary, probes), ""]
+    out += ["## Targets (issues 6 and 18)", "", *targets(summary, probes), ""]
     if has_plot:
         out += ["![server CPU per request and single-stream MB/s](benchmarks/benchmarks.png)",
                 ""]
