@@ -256,3 +256,26 @@ async def test_client_requests_of_one_flush_share_a_tls_record(
                 assert relay.client_records - before == 1
         finally:
             await relay.stop()
+
+
+def test_tls_records_recut_keeps_bytes_and_fills_records() -> None:
+    """The re-cut itself, on the shapes the engine produces: every item but the last a
+    whole number of records, the bytes unchanged, large payloads passed as views."""
+    from spdyasgi.tls import tls_records
+
+    header, small = b"\x00" * 8, b"reply" * 10
+    big, huge = body_of(3 * TLS_RECORD + 5), body_of(128 * 1024)
+    shapes: list[list[bytes | memoryview]] = [
+        [], [small], [header, b"x" * 12], [small, header, huge],
+        [header, huge, header, huge, header, big], [big, small],
+        [memoryview(big)[1:], header, memoryview(huge)], [b"", header, b""],
+        [body_of(TLS_RECORD)], [header, body_of(TLS_RECORD - 8), header],
+    ]
+    for chunks in shapes:
+        out = tls_records(chunks)
+        assert b"".join(bytes(c) for c in out) == b"".join(bytes(c) for c in chunks)
+        assert all(len(c) and len(c) % TLS_RECORD == 0 for c in out[:-1]), [len(c) for c in out]
+        total = sum(len(c) for c in chunks)
+        assert len(out) <= fewest_records(total) if total else not out
+    assert tls_records([header, b"y"]) == [header + b"y"]  # small ones: one joined item
+    assert isinstance(tls_records([huge])[0], memoryview)  # no copy of a large payload
