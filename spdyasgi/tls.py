@@ -222,7 +222,7 @@ def tls_records(chunks: Sequence[bytes | memoryview]) -> list[bytes | memoryview
     The TLS transport encrypts each item of ``writelines`` separately (one
     ``SSLObject.write`` each), so each item ends a record: a SPDY frame header written as
     its own item became an 8-byte record, with the record's fixed cost (a write call, a
-    nonce, a tag, 22 bytes on the wire, and a read call at the peer) paid once more per
+    nonce, a tag, 22-29 bytes on the wire, and a read call at the peer) paid once more per
     frame. Small items are joined here and topped up with the head of the next large one;
     large items pass as views of whole records, so at most one record per item is copied.
     """
