@@ -14,6 +14,10 @@ valgrind does not see the kernel, so the read and write system calls per request
 counted too, in a third run without valgrind (``syscr``/``syscw`` of /proc/PID/io during
 the load; valgrind's own thread lock would add to them): that is the part an HTTP/1.1
 server answering one request per connection read pays in the kernel instead.
+
+``--keep DIR`` keeps each run's callgrind profile (``DIR/<server>-<workload>-<N>.out``) to
+see where the instructions go: ``callgrind_annotate --inclusive=yes FILE | head -60``,
+or the difference of the two runs with ``callgrind_annotate --diff`` (valgrind ≥ 3.21).
 """
 
 # ruff: noqa: RUF001, RUF002  (report strings use the multiplication sign on purpose)
@@ -55,13 +59,16 @@ def _io_calls(pid: int) -> tuple[int, int]:
 
 
 def one_run(server: Server, wl: Workload, requests: int, tmp: Path,
-            valgrind: bool) -> dict[str, Any]:
+            valgrind: bool, keep: Path | None = None) -> dict[str, Any]:
     """Serve `requests`: total instructions (under callgrind), syscalls during the load."""
     port = free_port()
     # The console script through the interpreter itself: valgrind then follows Python.
     command = [PY, *server_command(server, wl, port, tmp)]
     if valgrind:
-        command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command]
+        out_file = (keep / f"{server.name}-{wl.name}-{requests}.out" if keep is not None
+                    else Path("/dev/null"))
+        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
+                   *command]
     cmd = ["taskset", "-c", SERVER_CORE, *command]
     log = tmp / f"server-{server.name}-{requests}-{valgrind}.log"
     with open(log, "wb") as out:
@@ -90,9 +97,10 @@ def one_run(server: Server, wl: Workload, requests: int, tmp: Path,
     return counts
 
 
-def measure(server: Server, wl: Workload, small: int, large: int, tmp: Path) -> dict[str, Any]:
-    first = one_run(server, wl, small, tmp, valgrind=True)
-    second = one_run(server, wl, large, tmp, valgrind=True)
+def measure(server: Server, wl: Workload, small: int, large: int, tmp: Path,
+            keep: Path | None = None) -> dict[str, Any]:
+    first = one_run(server, wl, small, tmp, valgrind=True, keep=keep)
+    second = one_run(server, wl, large, tmp, valgrind=True, keep=keep)
     native = one_run(server, wl, large, tmp, valgrind=False)
     return {
         "server": server.name,
@@ -111,7 +119,12 @@ def main() -> None:
     parser.add_argument("--workload", default="hello-10x10",
                         help="a request/response workload of run.py (hello-*, starlette-*)")
     parser.add_argument("--requests", default="2000,8000", help="N1,N2")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep the callgrind profiles in DIR (for callgrind_annotate)")
     args = parser.parse_args()
+    keep: Path | None = args.keep.resolve() if args.keep is not None else None
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
     names = [name.strip() for name in args.servers.split(",") if name.strip()]
     unknown = [name for name in names if name not in PYTHON_SERVERS]
     if unknown:
@@ -130,7 +143,7 @@ def main() -> None:
         print(f"{'server':14} {'instructions/request':>22} {'reads/request':>14} "
               f"{'writes/request':>15}")
         for server in (s for s in SERVERS if s.name in names):
-            row = measure(server, wl, small, large, tmp)
+            row = measure(server, wl, small, large, tmp, keep)
             print(f"{row['server']:14} {row['instructions_per_request']:>22,.0f} "
                   f"{row['reads_per_request']:>14.2f} {row['writes_per_request']:>15.2f}",
                   flush=True)

@@ -13,6 +13,11 @@ exactly what ``create_server(ssl=...)`` would build) extended by a few lines, so
 the server knows the peer of a failed handshake, logs why at debug level, counts it in
 ``HANDSHAKE_FAILURES``, and still sends the TLS alert OpenSSL produced (both loops drop
 it otherwise and the client sees a bare close). Successful connections are unchanged.
+
+Writing: both loops' TLS transports encrypt each item of ``writelines`` on its own, so
+every item ends a TLS record; ``tls_records`` re-cuts a list of frames into full records
+(see there). And the SSL object answers the loop's per-record ``read``/``write``/
+``pending`` calls with the C methods directly (see ``_ServerSSLObject``).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import ssl
 import threading
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = [
@@ -33,10 +38,12 @@ __all__ = [
     "HANDSHAKE_FAILURES",
     "LEGACY_CIPHERS",
     "MIN_VERSIONS",
+    "TLS_RECORD",
     "HandshakeFailures",
     "TLSConfigError",
     "create_context",
     "tls_protocol_factory",
+    "tls_records",
 ]
 
 logger = logging.getLogger("spdyasgi.error")
@@ -69,6 +76,10 @@ MIN_VERSIONS: dict[str, ssl.TLSVersion] = {
 }
 
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
+
+#: The largest plaintext a TLS record carries (RFC 8446 5.1, RFC 5246 6.2.1): OpenSSL cuts
+#: one write into records of this size, the last one short.
+TLS_RECORD = 16384
 
 
 class TLSConfigError(ssl.SSLError):
@@ -202,6 +213,46 @@ def _reason(exc: BaseException) -> str:
     return str(exc)
 
 
+# -- writing ------------------------------------------------------------------------------
+
+
+def tls_records(chunks: Sequence[bytes | memoryview]) -> list[bytes | memoryview]:
+    """`chunks` re-cut for ``writelines`` on a TLS transport: every record full but the last.
+
+    The TLS transport encrypts each item of ``writelines`` separately (one
+    ``SSLObject.write`` each), so each item ends a record: a SPDY frame header written as
+    its own item became an 8-byte record, with the record's fixed cost (a write call, a
+    nonce, a tag, 22-29 bytes on the wire, and a read call at the peer) paid once more per
+    frame. Small items are joined here and topped up with the head of the next large one;
+    large items pass as views of whole records, so at most one record per item is copied.
+    """
+    out: list[bytes | memoryview] = []
+    pending: list[bytes | memoryview] = []  # the pieces of a record not yet full
+    room = TLS_RECORD
+    for chunk in chunks:
+        size = len(chunk)
+        if size < room:
+            pending.append(chunk)
+            room -= size
+            continue
+        view = memoryview(chunk)
+        if pending:  # fill the open record with the head of this chunk
+            pending.append(view[:room])
+            out.append(b"".join(pending))
+            pending = []
+            view = view[room:]
+            size -= room
+        tail = size % TLS_RECORD
+        if size > tail:
+            out.append(view[:size - tail] if tail else view)
+        if tail:
+            pending.append(view[size - tail:])
+        room = TLS_RECORD - tail
+    if pending:
+        out.append(pending[0] if len(pending) == 1 else b"".join(pending))
+    return out
+
+
 # -- failed handshakes ---------------------------------------------------------------------
 
 
@@ -250,6 +301,10 @@ class _ServerSSLObject(ssl.SSLObject):
         if owner is not None:
             obj._owner = owner
             obj._outgoing = outgoing
+        # The loop calls read/write/pending once or twice per TLS record; SSLObject's own
+        # are Python methods that only forward to these C ones: bind them directly.
+        sslobj = obj._sslobj  # type: ignore[attr-defined]
+        vars(obj).update(read=sslobj.read, write=sslobj.write, pending=sslobj.pending)
         return obj
 
     def do_handshake(self) -> None:

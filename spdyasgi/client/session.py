@@ -36,6 +36,7 @@ from ..spdy import (
     WindowUpdated,
 )
 from ..spdy.compat import FAULTS
+from ..tls import tls_records
 from .errors import (
     ConnectionClosedError,
     GoAwayError,
@@ -80,6 +81,7 @@ class ClientSession:
         self._slot_waiters: deque[asyncio.Future[None]] = deque()
         self._pings: dict[int, tuple[asyncio.Future[float], float]] = {}
         self._flush_scheduled = False
+        self._tls: bool | None = None  # over TLS each writelines item ends a record
         self._writing_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._closed: SpdyClientError | None = None
@@ -123,7 +125,9 @@ class ClientSession:
             chunks = engine.chunks_to_send()
             for chunk in chunks:
                 self.bytes_sent += len(chunk)
-            transport.writelines(chunks)
+            if self._tls is None:
+                self._tls = transport.get_extra_info("sslcontext") is not None
+            transport.writelines(tls_records(chunks) if self._tls else chunks)
         else:
             data = engine.data_to_send()
             self.bytes_sent += len(data)

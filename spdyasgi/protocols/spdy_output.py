@@ -25,6 +25,7 @@ from spdyasgi.protocols.spdy_sendqueue import SendQueue
 from spdyasgi.protocols.spdy_stream import StreamCycle
 from spdyasgi.spdy import Connection, SessionStatus, StreamStatus
 from spdyasgi.spdy.exceptions import StreamClosedError
+from spdyasgi.tls import tls_records
 
 __all__ = ["SessionOutput"]
 
@@ -59,6 +60,8 @@ class SessionOutput(asyncio.Protocol):
     _linger_timer: asyncio.TimerHandle | None
     _shutting_down: bool
     _high_water: int
+    #: Whether the transport encrypts (TLS); learnt at the first list write.
+    _tls: bool | None = None
     #: Set when a body crossed `_FLUSH_THRESHOLD` and was written: the sending handler
     #: yields once to the loop (see `StreamCycle._send_body`).
     yield_due: bool
@@ -226,7 +229,7 @@ class SessionOutput(asyncio.Protocol):
         if engine.has_output and not self._write_paused:
             self._unflushed = 0
             # A list write: large DATA payloads are not joined (copied) once more.
-            transport.writelines(engine.chunks_to_send())
+            self._write_chunks(transport, engine.chunks_to_send())
         if self._sendq.ready_count and not self._write_paused and self._repump is None:
             # The budget ran out but the socket took the bytes without pausing us, so no
             # resume_writing will come: look again on the next loop iteration.
@@ -268,10 +271,19 @@ class SessionOutput(asyncio.Protocol):
         if engine.has_output and (force or not self._write_paused or engine.terminated):
             if self._unflushed >= _WRITELINES_FROM:
                 # Large DATA payloads: hand the transport the list, no joining copy.
-                self.transport.writelines(engine.chunks_to_send())
+                self._write_chunks(self.transport, engine.chunks_to_send())
             else:
                 self.transport.write(engine.data_to_send())
             self._unflushed = 0
+
+    def _write_chunks(self, transport: asyncio.Transport,
+                      chunks: list[bytes | memoryview]) -> None:
+        """One list write. Over TLS each item would end a record of its own (an 8-byte
+        record per DATA frame header): the list is re-cut into full records first."""
+        tls = self._tls
+        if tls is None:
+            tls = self._tls = transport.get_extra_info("sslcontext") is not None
+        transport.writelines(tls_records(chunks) if tls else chunks)
 
     def _close_after_goaway(self) -> None:
         """End a session we gave up on, without losing the GOAWAY that says why.
