@@ -475,3 +475,29 @@ async def test_head_limit_is_max_header_size_for_both_parsers(http1: str) -> Non
         assert (status, headers[b"connection"]) == (431, b"close")
         assert await asyncio.wait_for(reader.read(), 10) == b""
         writer.close()
+
+
+@pytest.mark.parametrize("bad", [(b"x-a", b"1\r\nx-injected: 1"), (b"x-a\n", b"1"),
+                                 (b"x-a", b"1\r")])
+async def test_response_header_with_cr_or_lf_is_refused(http1: str,
+                                                       bad: tuple[bytes, bytes]) -> None:
+    """A response header carrying CR or LF never reaches the wire (no header injection):
+    the app's send raises, nothing of the head is written and the connection closes
+    (as uvicorn does once a response was started)."""
+    raised: list[BaseException] = []
+
+    async def app(scope: Message, receive: Any, send: Any) -> None:
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": [bad]})
+            await send({"type": "http.response.body", "body": b"x"})
+        except Exception as exc:
+            raised.append(exc)
+            raise
+
+    async with run_server(app, http1=http1) as (_, port):
+        reader, writer = await open_conn(port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        wire = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+    assert raised
+    assert wire == b""

@@ -80,7 +80,7 @@ def http_scope(
     under a prefix see the full path.
     """
     raw_path, _, query = target.partition(b"?")
-    if b"%" in raw_path:
+    if 37 in raw_path:  # b"%" as a byte value: `b"%" in` costs a caught TypeError
         path = unquote_to_bytes(raw_path).decode("utf-8", "replace")
     else:
         path = raw_path.decode("utf-8", "replace")

@@ -61,7 +61,8 @@ class HttpToolsCycle(HTTPCycle):
         chunked = False
         for name, value in headers:
             lname = name.lower()
-            if b"\r" in name or b"\n" in name or b"\r" in value or b"\n" in value:
+            # Byte values, not b"\r": a bytes argument to `in` costs a caught TypeError.
+            if 13 in name or 10 in name or 13 in value or 10 in value:
                 raise RuntimeError("Invalid HTTP header: it contains a newline")
             if lname == b"content-length":
                 length = int(value)

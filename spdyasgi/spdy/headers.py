@@ -45,6 +45,11 @@ _BLOCK_CACHE_BYTES = 1024
 
 Headers = list[tuple[bytes, bytes]]
 
+#: Byte values for membership tests: `13 in value` is a plain scan, where `b"\r" in value`
+#: first tries its argument as an integer, raising and clearing a TypeError each time
+#: (CPython 3.11: ~2.5k instructions per test).
+_NUL, _LF, _CR = 0, 10, 13
+
 
 def _remember(cache: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
     """Store in one of the module's caches; a full cache starts over, so values that
@@ -255,17 +260,17 @@ def _parse_nv_block_py(raw: bytes, max_header_count: int = 128) -> Headers:
                 )
             seen.add(name)
     joined = b" ".join(values)
-    if b"\r" in joined or b"\n" in joined:
+    if _CR in joined or _LF in joined:
         for name, value in zip(names, values, strict=True):
-            if b"\r" in value or b"\n" in value:
+            if _CR in value or _LF in value:
                 raise HeaderBlockError(
                     StreamStatus.PROTOCOL_ERROR, f"CR or LF in the value of {name!r}"
                 )
-    if b"\x00" not in joined:
+    if _NUL not in joined:
         return list(zip(names, values, strict=True))
     split: Headers = []
     for name, value in zip(names, values, strict=True):
-        if b"\x00" in value:
+        if _NUL in value:
             parts = value.split(b"\x00")
             if b"" in parts:
                 raise HeaderBlockError(
@@ -299,7 +304,7 @@ def _encoded_pair(raw_name: bytes, value: bytes) -> tuple[bytes, bytes]:
         encoded = _encoded_name(raw_name)
     if not encoded:
         return b"", b""
-    if b"\x00" in value or b"\r" in value or b"\n" in value:
+    if _NUL in value or _CR in value or _LF in value:
         raise LocalProtocolError(f"header {raw_name!r} has NUL, CR or LF in its value")
     pair = (encoded, encoded + _UINT32.pack(len(value)) + value)
     if len(value) <= _PAIR_CACHE_VALUE_LIMIT:
