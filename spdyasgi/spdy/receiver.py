@@ -113,7 +113,12 @@ class FrameReceiver(StreamInput):
                 raise ProtocolError(self._abuse)
             pos = self._more_data(data) if self._data_left else 0
             if pos < len(data):
-                self._parse_input(data, pos)
+                if self._inbuf or self._skip:
+                    self._parse_input(data, pos)
+                else:  # the usual read: whole frames parsed in place, a partial one kept
+                    pos = self._parse(data, pos)
+                    if pos < len(data):
+                        self._inbuf += memoryview(data)[pos:]
         except ProtocolError as exc:
             self._terminate(exc.status, str(exc))
             self._inbuf.clear()
