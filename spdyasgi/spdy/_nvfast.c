@@ -340,6 +340,8 @@ static PyObject *reply_with_data(PyObject *module, PyObject *const *args, Py_ssi
     }
     long version = PyLong_AsLong(args[0]);
     unsigned long stream_id = PyLong_AsUnsignedLongMask(args[1]);
+    if (stream_id == (unsigned long)-1 && PyErr_Occurred())
+        return NULL;
     long flags = PyLong_AsLong(args[4]);
     if ((version == -1 || flags == -1) && PyErr_Occurred())
         return NULL;

@@ -418,6 +418,10 @@ def test_c_reply_framing_refuses_what_python_refuses() -> None:
             fn(3, 1, too_long, b"", 0)
     with pytest.raises(TypeError):
         nv.reply_with_data(3, 1, b"", b"")
+    for bad in (("x", 1, b"", b"", 0), (3, "x", b"", b"", 0), (3, 1, b"", b"", "x"),
+                (3, 1, "text", b"", 0)):
+        with pytest.raises(TypeError):  # never a bytes object with an error pending
+            nv.reply_with_data(*bad)
 
 
 @st.composite
