@@ -8,7 +8,13 @@ from setuptools import Extension, setup
 
 setup(
     ext_modules=[
-        Extension("spdyasgi.spdy._nvfast", ["spdyasgi/spdy/_nvfast.c"], libraries=["z"],
-                  optional=True),
+        Extension(
+            "spdyasgi.spdy._nvfast",
+            [f"spdyasgi/spdy/{name}.c"
+             for name in ("_nvfast", "_nv_headers", "_nv_inflater", "_nv_records")],
+            depends=["spdyasgi/spdy/_nvfast.h"],
+            libraries=["z"],
+            optional=True,
+        ),
     ],
 )
