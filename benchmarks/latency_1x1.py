@@ -22,7 +22,6 @@ import os
 import socket
 import ssl
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,19 +33,15 @@ sys.path.insert(0, str(HERE.parent))
 
 from proc import cpu_seconds  # noqa: E402
 from run import (  # noqa: E402
-    SERVER_CORE,
+    CLIENT_CORE,
     SERVERS,
-    free_port,
     make_files,
-    server_command,
-    stop,
-    wait_port,
+    run_server,
     workloads,
 )
 
 from spdyasgi.spdy import Connection, ConnectionConfig  # noqa: E402
 
-CLIENT_CORE = 1
 HTTP_REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: latency_1x1\r\n\r\n"
 
 
@@ -111,15 +106,8 @@ def http_round(sock: socket.socket, buf: bytearray) -> None:
 def measure(name: str, count: int, warmup: int, tmp: Path) -> dict[str, float]:
     server = next(s for s in SERVERS if s.name == name)
     wl = next(w for w in workloads(False) if w.name == "hello-1x1")
-    port = free_port()
-    cmd = ["taskset", "-c", SERVER_CORE, *server_command(server, wl, port, tmp)]
-    log = tmp / f"{name}.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=str(HERE), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.PIPE, start_new_session=True)
-    try:
-        wait_port(port, proc)
-        time.sleep(0.3)
+    with run_server(server, wl, tmp) as running:
+        proc, port = running.proc, running.port
         raw = socket.create_connection(("127.0.0.1", port))
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock: socket.socket = raw
@@ -151,8 +139,6 @@ def measure(name: str, count: int, warmup: int, tmp: Path) -> dict[str, float]:
                 times.append(perf() - start)
         cpu = cpu_seconds(proc.pid) - cpu0
         sock.close()
-    finally:
-        stop(proc)
     timed = sorted(times[warmup:])
     return {
         "p50_us": timed[len(timed) // 2] * 1e6,
@@ -176,7 +162,7 @@ def main() -> None:
     for name in names:
         if name not in ("spdyasgi", "spdyasgi-tls", "uvicorn"):
             sys.exit(f"--servers: {name!r} is not one of spdyasgi, spdyasgi-tls, uvicorn")
-    os.sched_setaffinity(0, {CLIENT_CORE})
+    os.sched_setaffinity(0, {int(CLIENT_CORE)})
     print(f"{'round':>5} {'server':14} {'p50 µs':>8} {'p90 µs':>8} {'p99 µs':>8} "
           f"{'mean µs':>8} {'server CPU µs/req':>18}")
     with tempfile.TemporaryDirectory(prefix="spdyasgi-lat-") as name:

@@ -36,7 +36,6 @@ import shlex
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,20 +43,19 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from media_load import LOAD_OPTIONS, add_load_options  # noqa: E402
 from proc import cpu_seconds  # noqa: E402
 from run import (  # noqa: E402
     CLIENT_CORE,
     MIB,
     PY,
     ROOT,
-    SERVER_CORE,
     _tool,
     free_port,
     machine,
     make_files,
-    stop,
-    wait_port,
 )
+from run import serving as run_serving  # noqa: E402
 
 SERVERS = ("spdyasgi", "node-spdy")
 DEFAULT_JSON = ROOT / "docs" / "benchmarks" / "media.json"
@@ -98,25 +96,14 @@ def serving(name: str, path: Path, tls: bool,
     port = free_port()
     log = tmp / f"{name}-{port}.log"
     env = {**os.environ, "SPDYASGI_MEDIA_FILE": str(path)}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            ["taskset", "-c", SERVER_CORE, *server_command(name, port, path, tls, tmp)],
-            cwd=str(HERE), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
-            env=env, start_new_session=True)
-    try:
-        wait_port(port, proc)
-        time.sleep(0.3)
+    with run_serving(server_command(name, port, path, tls, tmp), port, log, env) as proc:
         yield proc, port, log
-    finally:
-        stop(proc)
 
 
 def load_args(args: argparse.Namespace) -> list[str]:
-    return ["--sessions", str(args.sessions), "--probes", str(args.probes),
-            "--probe-bytes", str(args.probe_bytes), "--players", str(args.players),
-            "--rate", str(args.rate), "--gap", str(args.gap),
-            "--duration", str(args.duration), "--seed", str(args.seed),
-            "--window", str(args.window)]
+    """This run's load options, as media_load.py's command line."""
+    return [part for name in LOAD_OPTIONS
+            for part in ("--" + name.replace("_", "-"), str(getattr(args, name)))]
 
 
 def measure(name: str, args: argparse.Namespace, path: Path, tmp: Path) -> dict[str, Any]:
@@ -189,18 +176,9 @@ def parser() -> argparse.ArgumentParser:
                    help="comma-separated, from: " + ", ".join(SERVERS))
     p.add_argument("--tls", action="store_true", help="TLS (ALPN spdy/3.1) instead of cleartext")
     p.add_argument("--file-mib", type=int, default=256, help="size of the served file")
-    p.add_argument("--sessions", type=int, default=8)
-    p.add_argument("--probes", type=int, default=20, help="Range requests per burst")
-    p.add_argument("--probe-bytes", type=int, default=65536, help="cancel a probe after this")
-    p.add_argument("--players", type=int, default=2, help="steady readers per session")
-    p.add_argument("--rate", type=float, default=2e6, help="each player's rate (bytes/s)")
-    p.add_argument("--gap", type=float, default=0.25, help="seconds between a session's bursts")
-    p.add_argument("--duration", type=float, default=45.0, help="seconds of load per server")
-    p.add_argument("--window", type=int, default=1 << 20,
-                   help="the client's per-stream receive window (SETTINGS_INITIAL_WINDOW_SIZE)")
+    add_load_options(p, duration=45.0)  # per server
     p.add_argument("--rounds", type=int, default=1,
                    help="measure every server this many times (order reversed every round)")
-    p.add_argument("--seed", type=int, default=1)
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 16 MiB file, 2 sessions x 5 probes + 1 player, 3 s")
     p.add_argument("--json", default=str(DEFAULT_JSON), help="where to write the results")

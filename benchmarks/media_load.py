@@ -267,19 +267,28 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", required=True, help="the file's URL, e.g. http://127.0.0.1:8000/media")
     p.add_argument("--file", required=True, help="the served file, to check every byte against")
+    add_load_options(p, duration=40.0)
+    p.add_argument("--read-timeout", type=float, default=30.0)
+    return p
+
+
+#: The load's options, shared with benchmarks/media.py (which passes them on: `load_args`).
+LOAD_OPTIONS = ("sessions", "probes", "probe_bytes", "players", "rate", "gap", "duration",
+                "seed", "window")
+
+
+def add_load_options(p: argparse.ArgumentParser, duration: float) -> None:
     p.add_argument("--sessions", type=int, default=8)
     p.add_argument("--probes", type=int, default=20, help="Range requests per burst")
     p.add_argument("--probe-bytes", type=int, default=65536, help="cancel a probe after this")
     p.add_argument("--players", type=int, default=2, help="steady readers per session")
     p.add_argument("--rate", type=float, default=2e6, help="each player's rate (bytes/s)")
     p.add_argument("--gap", type=float, default=0.25, help="seconds between a session's bursts")
-    p.add_argument("--duration", type=float, default=40.0, help="seconds of load")
+    p.add_argument("--duration", type=float, default=duration, help="seconds of load")
     p.add_argument("--window", type=int, default=1 << 20,
-                   help="the client's per-stream receive window (what a server may send "
-                        "before a cancel lands)")
-    p.add_argument("--read-timeout", type=float, default=30.0)
+                   help="the client's per-stream receive window (SETTINGS_INITIAL_WINDOW_SIZE: "
+                        "what a server may send before a cancel lands)")
     p.add_argument("--seed", type=int, default=1)
-    return p
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -256,19 +256,28 @@ def server_command(server: Server, wl: Workload, port: int, tmp: Path) -> list[s
 
 
 @contextlib.contextmanager
-def run_server(server: Server, wl: Workload, tmp: Path) -> Iterator[Running]:
-    port = free_port()
-    cmd = ["taskset", "-c", SERVER_CORE, *server_command(server, wl, port, tmp)]
-    log = tmp / f"{server.name}-{port}.log"
+def serving(command: list[str], port: int, log: Path,
+            env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server `command` pinned to the server core until `port` accepts; stop it on
+    exit. Every benchmark script starts its servers through this."""
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=str(HERE), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.PIPE, start_new_session=True)
+        proc = subprocess.Popen(["taskset", "-c", SERVER_CORE, *command], cwd=str(HERE),
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
+                                env=env, start_new_session=True)
     try:
         wait_port(port, proc)
         time.sleep(0.3)
-        yield Running(proc, port, log)
+        yield proc
     finally:
         stop(proc)
+
+
+@contextlib.contextmanager
+def run_server(server: Server, wl: Workload, tmp: Path) -> Iterator[Running]:
+    port = free_port()
+    log = tmp / f"{server.name}-{port}.log"
+    with serving(server_command(server, wl, port, tmp), port, log) as proc:
+        yield Running(proc, port, log)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
