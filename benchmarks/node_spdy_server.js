@@ -9,68 +9,41 @@
 //   node benchmarks/node_spdy_server.js '{"port": 0, "tls": false, "key": ..., "cert": ...}'
 // prints {"port": N}; exits when stdin closes or on SIGTERM.
 
-const path = require('path')
-const net = require('net')
-const tls = require('tls')
-const fs = require('fs')
-const transport = require(path.join(__dirname, '..', 'tests', 'peers', 'node_modules',
-  'spdy-transport'))
+const { options, listen } = require('./node_spdy_common')
 
-const opts = Object.assign({ host: '127.0.0.1', port: 0, tls: false },
-  process.argv[2] ? JSON.parse(process.argv[2]) : {})
+const opts = options({})
 const CHUNK = Buffer.alloc(1 << 20)
 for (let i = 0; i < CHUNK.length; i++) CHUNK[i] = i & 255
 const HELLO = Buffer.from('hello, world')
 
-function serve (socket) {
-  const conn = transport.connection.create(socket, {
-    protocol: 'spdy', isServer: true, windowSize: 1 << 20, autoSpdy31: true
-  })
-  conn.start(3.1)
-  conn.on('error', function () {})
-  socket.on('error', function () {})
-  conn.on('stream', function (stream) {
-    stream.on('error', function () {})
-    const url = new URL(stream.path, 'http://x')
-    if (url.pathname === '/download') {
-      const n = parseInt(url.searchParams.get('mib') || '100', 10)
-      stream.respond(200, { 'content-type': 'application/octet-stream',
-        'content-length': String(n * CHUNK.length) })
-      stream.resume()
-      let sent = 0
-      const pump = function () {
-        while (sent < n) {
-          sent++
-          if (sent === n) { stream.end(CHUNK); return }
-          if (!stream.write(CHUNK)) { stream.once('drain', pump); return }
-        }
-      }
-      pump()
-      return
-    }
-    if (url.pathname === '/upload') {
-      let length = 0
-      stream.on('data', function (c) { length += c.length })
-      stream.on('end', function () {
-        const text = String(length)
-        stream.respond(200, { 'content-type': 'text/plain', 'content-length': String(text.length) })
-        stream.end(text)
-      })
-      return
-    }
+listen(opts, function (stream, url) {
+  if (url.pathname === '/download') {
+    const n = parseInt(url.searchParams.get('mib') || '100', 10)
+    stream.respond(200, { 'content-type': 'application/octet-stream',
+      'content-length': String(n * CHUNK.length) })
     stream.resume()
-    stream.respond(200, { 'content-type': 'text/plain', 'content-length': '12' })
-    stream.end(HELLO)
-  })
-}
-
-const server = opts.tls
-  ? tls.createServer({ key: fs.readFileSync(opts.key), cert: fs.readFileSync(opts.cert),
-    ALPNProtocols: ['spdy/3.1'] }, serve)
-  : net.createServer(function (socket) { socket.setNoDelay(true); serve(socket) })
-server.listen(opts.port, opts.host, function () {
-  process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n')
+    let sent = 0
+    const pump = function () {
+      while (sent < n) {
+        sent++
+        if (sent === n) { stream.end(CHUNK); return }
+        if (!stream.write(CHUNK)) { stream.once('drain', pump); return }
+      }
+    }
+    pump()
+    return
+  }
+  if (url.pathname === '/upload') {
+    let length = 0
+    stream.on('data', function (c) { length += c.length })
+    stream.on('end', function () {
+      const text = String(length)
+      stream.respond(200, { 'content-type': 'text/plain', 'content-length': String(text.length) })
+      stream.end(text)
+    })
+    return
+  }
+  stream.resume()
+  stream.respond(200, { 'content-type': 'text/plain', 'content-length': '12' })
+  stream.end(HELLO)
 })
-process.stdin.on('end', function () { process.exit(0) })
-process.stdin.resume()
-process.on('SIGTERM', function () { process.exit(0) })
