@@ -692,13 +692,18 @@ def targets(summary: dict[tuple[str, str], dict[str, Any]],
     def verdict(ok: bool | None) -> str:
         return "n/a" if ok is None else ("yes" if ok else "**no**")
 
-    s = _get(summary, "spdyasgi", "hello-10x10", "server_cpu_us_per_req")
-    u = _get(summary, "uvicorn", "hello-10x10", "server_cpu_us_per_req")
-    up = _get(summary, "uvicorn", "hello-10x10-pipelined", "server_cpu_us_per_req")
-    ok = None if s is None or u is None else s <= u
-    lines.append(f"| hello 10×10: spdyasgi server CPU/req ≤ uvicorn's (100 connections) | "
-                 f"spdyasgi {s and f'{s:.1f}'} µs vs uvicorn {u and f'{u:.1f}'} µs | "
-                 f"{verdict(ok)} |")
+    def vs_uvicorn(label: str, wl: str, uvicorn_wl: str | None = None,
+                   key: str = "server_cpu_us_per_req", within: float = 1.0,
+                   unit: str = "µs", spec: str = ".1f") -> None:
+        """A row "spdyasgi's figure <= `within` times uvicorn's" for one workload."""
+        s = _get(summary, "spdyasgi", wl, key)
+        u = _get(summary, "uvicorn", uvicorn_wl or wl, key)
+        ok = None if s is None or u is None else s <= within * u
+        lines.append(f"| {label} | spdyasgi {s and format(s, spec)} {unit} vs uvicorn "
+                     f"{u and format(u, spec)} {unit} | {verdict(ok)} |")
+
+    vs_uvicorn("hello 10×10: spdyasgi server CPU/req ≤ uvicorn's (100 connections)",
+               "hello-10x10")
     pairs = [p for p in probes.get("duel", []) if "ratio" in p]
     if pairs:
         paired = stats([p["ratio"] for p in pairs])
@@ -709,29 +714,14 @@ def targets(summary: dict[tuple[str, str], dict[str, Any]],
             f"{statistics.median(p['spdyasgi'] for p in pairs):.1f} µs vs uvicorn "
             f"{statistics.median(p['uvicorn'] for p in pairs):.1f} µs | "
             f"{verdict(paired[0] <= 1)} |")
-    ok = None if s is None or up is None else s <= up
-    lines.append(f"| … and ≤ uvicorn with 10 connections × 10 pipelined | "
-                 f"spdyasgi {s and f'{s:.1f}'} µs vs uvicorn {up and f'{up:.1f}'} µs | "
-                 f"{verdict(ok)} |")
+    vs_uvicorn("… and ≤ uvicorn with 10 connections × 10 pipelined", "hello-10x10",
+               "hello-10x10-pipelined")
     # Issue 18: Starlette, sequential requests, TLS (instructions: server_instructions.py).
-    s = _get(summary, "spdyasgi", "starlette-10x10", "server_cpu_us_per_req")
-    u = _get(summary, "uvicorn", "starlette-10x10", "server_cpu_us_per_req")
-    ok = None if s is None or u is None else s <= u
-    lines.append(f"| starlette 10×10: spdyasgi server CPU/req ≤ uvicorn's | "
-                 f"spdyasgi {s and f'{s:.1f}'} µs vs uvicorn {u and f'{u:.1f}'} µs | "
-                 f"{verdict(ok)} |")
-    s = _get(summary, "spdyasgi", "hello-1x1", "server_cpu_us_per_req")
-    u = _get(summary, "uvicorn", "hello-1x1", "server_cpu_us_per_req")
-    ok = None if s is None or u is None else s <= u
-    lines.append(f"| hello 1×1 (sequential): spdyasgi server CPU/req ≤ uvicorn's (keep-alive) | "
-                 f"spdyasgi {s and f'{s:.1f}'} µs vs uvicorn {u and f'{u:.1f}'} µs | "
-                 f"{verdict(ok)} |")
-    s = _get(summary, "spdyasgi", "hello-1x1", "p50_ms")
-    u = _get(summary, "uvicorn", "hello-1x1", "p50_ms")
-    ok = None if s is None or u is None else s <= 1.2 * u
-    lines.append(f"| hello 1×1: p50 within 20 % of uvicorn's (each generator's own clock) | "
-                 f"spdyasgi {s and f'{s:.3f}'} ms vs uvicorn {u and f'{u:.3f}'} ms | "
-                 f"{verdict(ok)} |")
+    vs_uvicorn("starlette 10×10: spdyasgi server CPU/req ≤ uvicorn's", "starlette-10x10")
+    vs_uvicorn("hello 1×1 (sequential): spdyasgi server CPU/req ≤ uvicorn's (keep-alive)",
+               "hello-1x1")
+    vs_uvicorn("hello 1×1: p50 within 20 % of uvicorn's (each generator's own clock)",
+               "hello-1x1", key="p50_ms", within=1.2, unit="ms", spec=".3f")
     t = _get(summary, "spdyasgi-tls", "hello-10x10", "server_cpu_us_per_req")
     c = _get(summary, "spdyasgi", "hello-10x10", "server_cpu_us_per_req")
     ok = None if t is None or c is None else t <= 1.15 * c
