@@ -17,6 +17,7 @@ from .accel import nvfast
 from .constants import HOP_BY_HOP_HEADERS, StreamStatus
 from .dictionary import SPDY3_DICTIONARY
 from .exceptions import LocalProtocolError
+from .request_heads import scan_request
 
 # The optional C fast path (setup.py); pure Python gives the same results.
 _parse_plain: Callable[[bytes, int], list[tuple[bytes, bytes]] | None] | None = (
@@ -151,15 +152,16 @@ class HeaderDecompressor:
     def decode_request(
         self, block: bytes | bytearray | memoryview,
     ) -> tuple[Headers, tuple[tuple[bytes, bytes, bytes, bytes, Headers], int] | None]:
-        """`decode` for a SYN_STREAM, plus `scan_request`'s answer when the C extension
-        could give it in the same call (None: not scanned, or declined; see
-        request_heads). One call per request instead of three."""
+        """`decode` for a SYN_STREAM, plus the C request scan's answer (`scan_request`,
+        request_heads) made once here: None when it declined or there is no extension.
+        With the extension, one call per request instead of three."""
         c_inflater = self._c_inflater
         if c_inflater is None:
             return parse_nv_block(self.inflate(block), self.max_header_count), None
         out = c_inflater.inflate_request(block, self.max_block_size, self.max_header_count)
-        if type(out) is bytes:  # inflated, but not a plain block: Python decides
-            return _parse_nv_block_py(out, self.max_header_count), None
+        if type(out) is bytes:  # inflated, but not a plain block: Python parses it
+            headers = _parse_nv_block_py(out, self.max_header_count)
+            return headers, scan_request(headers) if scan_request is not None else None
         if type(out[0]) is int:
             raise CompressionError(
                 _C_FAILURES[out[0]].format(limit=self.max_block_size, detail=out[1]))

@@ -45,7 +45,7 @@ from .headers import (
     HeaderBlockError,
     Headers,
 )
-from .request_heads import request_head, scan_request
+from .request_heads import request_head
 from .stream import ClosedStreams, Stream
 from .stream_input import StreamInput
 
@@ -303,8 +303,6 @@ class FrameReceiver(StreamInput):
         if not self.config.validate_requests:
             head = request_head(headers)
         else:
-            if scanned is None and scan_request is not None:
-                scanned = scan_request(headers)  # not a plain block, or declined
             if scanned is not None and not (end_stream and scanned[1] > 0):
                 head, content_length = scanned  # plainly valid: checked and split in C
                 if content_length >= 0:
