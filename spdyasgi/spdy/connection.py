@@ -156,13 +156,10 @@ class Connection(FrameReceiver):
         if size > _JOIN_REPLY_BODY:
             self._queue_data(stream, body, end_stream, reply_headers=headers)
             return
-        # The usual one-shot response, in one bytes object (same window rule as
-        # `_queue_data`, checked before anything is compressed).
-        if size and (
-            size > stream.send_window
-            or (self._send_session_fc and size > self.session_send_window)
-        ):
-            raise FlowControlBlocked(f"{size} bytes exceed the send window of stream {stream_id}")
+        # The usual one-shot response, in one bytes object; the windows are checked
+        # before anything is compressed.
+        if size:
+            self._check_send_window(stream, size)
         block = self._compressor.encode_response(headers)
         stream.reply_sent = True
         if size:
@@ -202,11 +199,8 @@ class Connection(FrameReceiver):
         """DATA (split at the 24-bit length limit), preceded by a SYN_REPLY if given one."""
         stream_id = stream.stream_id
         size = len(data)
-        if size and (
-            size > stream.send_window
-            or (self._send_session_fc and size > self.session_send_window)
-        ):  # an empty DATA (a bare FIN) goes even through a window driven below zero
-            raise FlowControlBlocked(f"{size} bytes exceed the send window of stream {stream_id}")
+        if size:  # an empty DATA (a bare FIN) goes even through a window driven below zero
+            self._check_send_window(stream, size)
         if reply_headers is not None:
             block = self._compressor.encode_response(reply_headers)
             stream.reply_sent = True
@@ -227,6 +221,15 @@ class Connection(FrameReceiver):
             self._out.append(_data_header(stream_id, _FIN if end_stream else 0, 0))
         if end_stream:
             self._local_fin(stream)
+
+    def _check_send_window(self, stream: Stream, size: int) -> None:
+        """The one rule for `size` DATA bytes: within the stream's and the session's send
+        windows, else FlowControlBlocked (raised before anything is queued)."""
+        if size > stream.send_window or (
+            self._send_session_fc and size > self.session_send_window
+        ):
+            raise FlowControlBlocked(
+                f"{size} bytes exceed the send window of stream {stream.stream_id}")
 
     def end_stream(self, stream_id: int) -> None:
         """Half-close our side with an empty DATA+FIN."""
