@@ -33,11 +33,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, default=100, help="10 requests each")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--per-read", type=int, default=session_cpu.PER_BATCH, metavar="N",
+                        help="requests per read (1: sequential requests, as hello-1x1)")
     parser.add_argument("--header-compression", type=int, default=6, choices=range(-1, 10),
                         metavar="LEVEL")
     args = parser.parse_args()
     logging.disable(logging.ERROR)
-    reads = session_cpu.encode_requests(args.batches, args.header_compression)
+    reads = session_cpu.encode_requests(args.batches, args.header_compression, args.per_read)
     ops: collections.Counter[str] = collections.Counter()
     calls: collections.Counter[str] = collections.Counter()
     tracing = False
@@ -70,11 +72,11 @@ def main() -> None:
     session_cpu.time.process_time = switch  # type: ignore[attr-defined]
     sys.settrace(tracer)
     try:
-        session_cpu._loop_runner()(session_cpu.run(reads))
+        session_cpu._loop_runner()(session_cpu.run(reads, args.per_read))
     finally:
         sys.settrace(None)
         session_cpu.time.process_time = clock  # type: ignore[attr-defined]
-    requests = (len(reads) - 1) * session_cpu.PER_BATCH
+    requests = (len(reads) - 1) * args.per_read
     print(f"{sum(ops.values()) / requests:,.0f} bytecodes per request "
           f"({requests} requests, header compression {args.header_compression})")
     print(f"{'bytecodes':>9} {'calls':>6}  function (per request)")

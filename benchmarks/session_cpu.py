@@ -3,7 +3,8 @@
     python benchmarks/session_cpu.py                 # CPU µs per request (best of 5 runs)
     python benchmarks/session_cpu.py --callgrind     # instructions per request (valgrind)
 
-A client engine pre-encodes batches of 10 SYN_STREAMs (SPDY/3.1, header blocks compressed
+A client engine pre-encodes batches of 10 SYN_STREAMs (`--per-read 1`: one request per
+read, as sequential 1x1 requests arrive) (SPDY/3.1, header blocks compressed
 at zlib level 6 like spdyasgi-bench's; `--header-compression -1` for Huffman-only) and
 they are fed to a real `SpdyProtocol` serving the raw hello app of `apps.py`, over a
 transport that only counts bytes. What remains is the server's own per-request work:
@@ -86,22 +87,22 @@ class CountingTransport(asyncio.Transport):
         pass
 
 
-def encode_requests(batches: int, level: int = 6) -> list[bytes]:
-    """The session preface, then one read of PER_BATCH SYN_STREAMs per batch."""
+def encode_requests(batches: int, level: int = 6, per_read: int = PER_BATCH) -> list[bytes]:
+    """The session preface, then one read of `per_read` SYN_STREAMs per batch."""
     client = Connection(ConnectionConfig(client_side=True, header_compression_level=level,
                                          initial_window_size=2**31 - 1,
                                          session_window_size=2**31 - 1))
     client.initiate_connection()
     reads = [client.data_to_send()]
     for _ in range(batches):
-        for _ in range(PER_BATCH):
+        for _ in range(per_read):
             client.send_request(HEADERS, end_stream=True)
         reads.append(client.data_to_send())
         client.streams.clear()  # the replies are never fed back: free the ids
     return reads
 
 
-async def run(reads: list[bytes]) -> float:
+async def run(reads: list[bytes], per_read: int = PER_BATCH) -> float:
     """Serve the requests of `encode_requests`; CPU µs per request."""
     config = Config(raw, log_level="warning", access_log=False)
     config.load()
@@ -113,12 +114,13 @@ async def run(reads: list[bytes]) -> float:
     start = time.process_time()
     for data in reads[1:]:
         protocol.data_received(data)
-        for _ in range(4):  # tasks start, run, finish, flush
-            await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the handlers run (the raw app finishes in one step)
+        while protocol.cycles or protocol._flush_handle is not None:
+            await asyncio.sleep(0)  # whatever is left: a batched flush
     cpu = time.process_time() - start
     if protocol.cycles or not transport.written:
         raise SystemExit(f"{len(protocol.cycles)} requests did not finish")
-    return cpu / ((len(reads) - 1) * PER_BATCH) * 1e6
+    return cpu / ((len(reads) - 1) * per_read) * 1e6
 
 
 def _loop_runner() -> Any:
@@ -130,11 +132,11 @@ def _loop_runner() -> Any:
         return asyncio.run
 
 
-def callgrind(small: int, large: int, level: int) -> float:
+def callgrind(small: int, large: int, level: int, per_read: int = PER_BATCH) -> float:
     counts = []
     for batches in (small, large):
         with tempfile.NamedTemporaryFile(suffix=".pickle") as requests:
-            pickle.dump(encode_requests(batches, level), requests)
+            pickle.dump((per_read, encode_requests(batches, level, per_read)), requests)
             requests.flush()
             done = subprocess.run(
                 ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
@@ -144,7 +146,7 @@ def callgrind(small: int, large: int, level: int) -> float:
         if found is None:
             raise SystemExit("valgrind printed no instruction count:\n" + done.stderr[-2000:])
         counts.append(int(found.group(1)))
-    return (counts[1] - counts[0]) / ((large - small) * PER_BATCH)
+    return (counts[1] - counts[0]) / ((large - small) * per_read)
 
 
 def main() -> None:
@@ -154,21 +156,25 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=3000)
     parser.add_argument("--header-compression", type=int, default=6, choices=range(-1, 10),
                         metavar="LEVEL", help="the requests' zlib level (as spdyasgi-bench)")
+    parser.add_argument("--per-read", type=int, default=PER_BATCH, metavar="N",
+                        help="requests per read (1: sequential requests, as hello-1x1)")
     parser.add_argument("--once", metavar="FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.disable(logging.ERROR)
     runner = _loop_runner()
     if args.once:
         with open(args.once, "rb") as requests:
-            runner(run(pickle.load(requests)))
+            per_read, reads = pickle.load(requests)
+            runner(run(reads, per_read))
         return
     if args.callgrind:
-        print(f"{callgrind(100, 400, args.header_compression):,.0f} instructions per request")
+        count = callgrind(100, 400, args.header_compression, args.per_read)
+        print(f"{count:,.0f} instructions per request")
         return
-    reads = encode_requests(args.batches, args.header_compression)
-    results = sorted(runner(run(reads)) for _ in range(5))
+    reads = encode_requests(args.batches, args.header_compression, args.per_read)
+    results = sorted(runner(run(reads, args.per_read)) for _ in range(5))
     print(f"server CPU per request: best {results[0]:.2f} µs, median {results[2]:.2f} µs "
-          f"({args.batches * PER_BATCH} requests per run, 5 runs)")
+          f"({args.batches * args.per_read} requests per run, 5 runs)")
 
 
 if __name__ == "__main__":
