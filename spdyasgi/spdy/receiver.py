@@ -17,7 +17,6 @@ from .constants import (
     TYPE_RST_STREAM,
     TYPE_SETTINGS,
     TYPE_SYN_REPLY,
-    TYPE_SYN_STREAM,
     TYPE_WINDOW_UPDATE,
     FrameType,
     SessionStatus,
@@ -162,11 +161,21 @@ class FrameReceiver(StreamInput):
         in_place = type(buf) is bytes  # slicing bytes copies once; a bytearray slice twice
         borrowed = type(buf) is memoryview  # the caller's buffer, lent for DATA views
         max_frame = self.limits.max_frame_size
+        syn_word = self._syn_stream_word
         while end - pos >= 8:
             word, flags_length = _unpack_header(buf, pos)
             length = flags_length & 0xFFFFFF
             flags = flags_length >> 24
-            if word & _CONTROL_BIT:
+            if word == syn_word:  # SYN_STREAM of our version: the frame that comes per request
+                if length > max_frame:
+                    raise ProtocolError(
+                        f"SYN_STREAM of {length} bytes is over the {max_frame}-byte limit")
+                if end - pos - 8 < length:
+                    break
+                start = pos + 8
+                pos = start + length
+                self._on_syn_stream(flags, buf, start, pos)
+            elif word & _CONTROL_BIT:
                 version = (word >> 16) & 0x7FFF
                 frame_type = word & 0xFFFF
                 if version != self._wire:
@@ -191,12 +200,8 @@ class FrameReceiver(StreamInput):
                     break
                 start = pos + 8
                 pos = start + length
-                if known:
-                    if frame_type == TYPE_SYN_STREAM:  # the one that comes per request
-                        self._on_syn_stream(flags, buf, start, pos)
-                    else:
-                        self._on_control(frame_type, flags,
-                                         _payload(buf, start, pos, in_place))
+                if known:  # SYN_STREAM was taken above
+                    self._on_control(frame_type, flags, _payload(buf, start, pos, in_place))
             else:
                 if end - pos - 8 < length:
                     if length > self._max_inbound_data():
@@ -246,55 +251,41 @@ class FrameReceiver(StreamInput):
             raise ProtocolError(f"SYN_STREAM with length {end - start} (at least 10)")
         stream_id, assoc_id, prio_byte, _slot = _unpack_syn(buf, start)
         stream_id &= _STREAM_MASK
-        assoc_id &= _STREAM_MASK
-        priority = prio_byte >> 5
         block = buf[start + 10:end]
         if self.client_side:
-            self._on_push(stream_id, assoc_id, priority, flags, block)
+            self._on_push(stream_id, assoc_id & _STREAM_MASK, prio_byte >> 5, flags, block)
             return
         if not stream_id & 1:  # 0 or even
             raise ProtocolError(f"SYN_STREAM with invalid client stream id {stream_id}")
         highest = self.highest_remote_id
-        reordered = repeated = False
         if stream_id > highest:
+            reordered = False
             if self._compat:
                 self._note_remote_id(stream_id)
         elif stream_id < highest:
             self._reordered_stream_id(stream_id)  # raises unless tolerated (compat A)
             reordered = True
         else:
-            repeated = True
-        block_error: HeaderBlockError | None = None
+            self._repeated_stream_id(stream_id, block)
+            return
         try:
             headers, scanned = self._decompressor.decode_request(block)
         except CompressionError as exc:
             raise ProtocolError(str(exc)) from None
         except HeaderBlockError as exc:
-            headers, scanned = [], None
-            block_error = exc
-        if repeated:
-            self._stream_error(stream_id, StreamStatus.PROTOCOL_ERROR,
-                               f"SYN_STREAM reuses stream id {stream_id}",
-                               self.streams.get(stream_id))
+            self._refuse_request(stream_id, reordered, exc)
             return
         if not reordered:
             self.highest_remote_id = stream_id
-        if self.goaway_sent and stream_id > self.last_good_stream_id:
-            return  # ignored after GOAWAY: inflated, never answered
-        if block_error is not None:
-            self._stream_error(stream_id, block_error.status, str(block_error))
-            return
-        if flags & _UNIDIRECTIONAL or assoc_id:
-            self._stream_error(stream_id, StreamStatus.PROTOCOL_ERROR,
-                               "client SYN_STREAM must not be unidirectional or associated")
-            return
-        if self._remote_open >= self.config.max_concurrent_streams:
-            self._count_wasted()
-            self._stream_error(stream_id, StreamStatus.REFUSED_STREAM,
-                               "over the concurrent stream limit")
+        if (self.goaway_sent and stream_id > self.last_good_stream_id) or (
+            flags & _UNIDIRECTIONAL or assoc_id & _STREAM_MASK
+            or self._remote_open >= self.config.max_concurrent_streams
+        ):
+            self._refuse_request(stream_id, reordered, None, flags, assoc_id)
             return
         end_stream = (flags & _FIN) != 0
-        stream = Stream(stream_id, priority, self.remote_initial_window, self.local_initial_window)
+        stream = Stream(stream_id, prio_byte >> 5, self.remote_initial_window,
+                        self.local_initial_window)
         stream.remote_closed = end_stream
         self.streams[stream_id] = stream
         self._remote_open += 1
@@ -302,19 +293,52 @@ class FrameReceiver(StreamInput):
             self.last_good_stream_id = stream_id
         if not self.config.validate_requests:
             head = request_head(headers)
+        elif scanned is not None and not (end_stream and scanned[1] > 0):
+            head, content_length = scanned  # plainly valid: checked and split in C
+            if content_length >= 0:
+                stream.content_length = content_length
         else:
-            if scanned is not None and not (end_stream and scanned[1] > 0):
-                head, content_length = scanned  # plainly valid: checked and split in C
-                if content_length >= 0:
-                    stream.content_length = content_length
-            else:
-                problem, headers = self._check_request(stream, headers)
-                if problem:
-                    self._reject(stream, problem)
-                    return
-                head = request_head(headers)
+            problem, headers = self._check_request(stream, headers)
+            if problem:
+                self._reject(stream, problem)
+                return
+            head = request_head(headers)
         self._batch_requests.add(stream_id)
-        self._events.append(RequestReceived(stream_id, headers, priority, end_stream, head))
+        self._events.append(RequestReceived(stream_id, headers, prio_byte >> 5, end_stream,
+                                            head))
+
+    def _repeated_stream_id(self, stream_id: int, block: bytes | bytearray | memoryview) -> None:
+        """A SYN_STREAM for the id just opened: its block is still inflated (the zlib
+        context is shared), then the stream is reset."""
+        try:
+            self._decompressor.decode_request(block)
+        except CompressionError as exc:
+            raise ProtocolError(str(exc)) from None
+        except HeaderBlockError:
+            pass
+        self._stream_error(stream_id, StreamStatus.PROTOCOL_ERROR,
+                           f"SYN_STREAM reuses stream id {stream_id}",
+                           self.streams.get(stream_id))
+
+    def _refuse_request(self, stream_id: int, reordered: bool,
+                        block_error: HeaderBlockError | None, flags: int = 0,
+                        assoc_id: int = 0) -> None:
+        """The uncommon endings of a SYN_STREAM whose block inflated, in the spec's order:
+        ignored after our GOAWAY, a bad header block, a unidirectional or associated
+        client stream, or one over the concurrent stream limit."""
+        if block_error is not None and not reordered:
+            self.highest_remote_id = stream_id
+        if self.goaway_sent and stream_id > self.last_good_stream_id:
+            return  # ignored after GOAWAY: inflated, never answered
+        if block_error is not None:
+            self._stream_error(stream_id, block_error.status, str(block_error))
+        elif flags & _UNIDIRECTIONAL or assoc_id & _STREAM_MASK:
+            self._stream_error(stream_id, StreamStatus.PROTOCOL_ERROR,
+                               "client SYN_STREAM must not be unidirectional or associated")
+        else:
+            self._count_wasted()
+            self._stream_error(stream_id, StreamStatus.REFUSED_STREAM,
+                               "over the concurrent stream limit")
 
     def _on_push(
         self, stream_id: int, assoc_id: int, priority: int, flags: int,

@@ -15,6 +15,7 @@ from . import frames
 from .constants import (
     DEFAULT_WINDOW,
     MAX_WINDOW,
+    TYPE_SYN_STREAM,
     Version,
 )
 from .events import (
@@ -76,6 +77,8 @@ class SessionState:
         self.client_side = config.client_side
         self.version = config.version
         self._wire = config.version.wire
+        # A SYN_STREAM's first word (control bit, version, type): one compare per frame.
+        self._syn_stream_word = 0x80000000 | (self._wire << 16) | TYPE_SYN_STREAM
         self._session_fc = config.version.session_flow_control
         self._borrow = config.borrow_data
         self.limits = limits = config.limits
