@@ -143,6 +143,8 @@ class SpdyProtocol(SessionTimers):
         self._handlers = 0
         self._max_handlers = config.max_concurrent_streams
         self._stats = metrics.STATS  # None unless --metrics-port: then per-stream adds only
+        #: Whether streams note their start time (for the access log's or the metrics' duration).
+        self.timed = self.access.configured or self._stats is not None
 
     # ------------------------------------------------------------- connection
 
@@ -272,7 +274,8 @@ class SpdyProtocol(SessionTimers):
             self._flush()
             if self._shutting_down and not self.cycles:
                 self._close_when_done()
-            self._arm_receive_timer()
+            if self._receive_timer is not None or self.engine.has_partial_input:
+                self._arm_receive_timer()  # else: nothing to time, nothing to stop
         except Exception:
             self._internal_error("handling received frames")
 

@@ -80,7 +80,8 @@ class StreamCycle:
         self.status = 0
         self.response_headers: Headers = []
         self.bytes_sent = 0
-        self.start_time = time.monotonic()
+        # Only the access log and the metrics read it: a clock read per request otherwise.
+        self.start_time = time.monotonic() if protocol.timed else 0.0
         self.push_path = push_path
         self.request_done = False
         self.replied = False

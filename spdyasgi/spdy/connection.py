@@ -97,11 +97,6 @@ class Connection(FrameReceiver):
         return chunks
 
     @property
-    def has_partial_input(self) -> bool:
-        """True while part of a frame is buffered (the caller times half-sent frames)."""
-        return bool(self._inbuf) or self._skip > 0 or self._data_left > 0
-
-    @property
     def has_output(self) -> bool:
         return bool(self._out or self._control_out)
 

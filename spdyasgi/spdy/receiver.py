@@ -122,6 +122,7 @@ class FrameReceiver(StreamInput):
             self._terminate(exc.status, str(exc))
             self._inbuf.clear()
             self._data_left = 0
+        self.has_partial_input = bool(self._inbuf) or self._skip > 0 or self._data_left > 0
         if self._queued_control > self.limits.max_queued_control_frames and not self.terminated:
             self._terminate(
                 SessionStatus.PROTOCOL_ERROR,

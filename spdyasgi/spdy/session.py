@@ -92,6 +92,9 @@ class SessionState:
         self._skip = 0
         # A large DATA frame being delivered piece by piece (see FrameReceiver).
         self._data_left = 0
+        #: True while part of a frame is buffered (the caller times half-sent frames). A
+        #: plain attribute, set by `receive_data`: the caller reads it after every read.
+        self.has_partial_input = False
         self._data_stream: Stream | None = None
         self._data_fin = False
         self._control_out: list[bytes] = []
