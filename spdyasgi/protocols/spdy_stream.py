@@ -229,7 +229,7 @@ class StreamCycle:
             raise RuntimeError(f"unexpected {kind!r} after the response completed")
         if kind == "http.response.body":
             body = message.get("body", b"")
-            more = bool(message.get("more_body", False))
+            more = message.get("more_body", False)
             waiting = self._send_body(body, more)
             if waiting is not None:
                 await waiting
