@@ -215,6 +215,18 @@ def test_edge_06_repeated_stream_id() -> None:
     assert [f.type for f in h.out()] == [PING]
 
 
+def test_edge_06_repeated_stream_id_with_a_bad_block_keeps_the_zlib_stream() -> None:
+    """The repeated id decides the answer even when its block is bad too, and that block
+    is still inflated: the next request's block decodes against the same context."""
+    h = ServerHarness()
+    assert h.request(1) == [RequestReceived(1, request_headers(), 0, True)]
+    events = h.feed(h.f.syn_stream(1, [(b"", b"empty name")], fin=True))
+    assert [(type(e), e.stream_id, e.status) for e in events] == [(StreamReset, 1, 1)]
+    assert [(f.type, f.stream_id, f.status) for f in h.out()] == [(RST_STREAM, 1, 1)]
+    assert h.request(3, request_headers(b"/next")) == [
+        RequestReceived(3, request_headers(b"/next"), 0, True)]
+
+
 def test_edge_07_unidirectional_or_associated_client_stream() -> None:
     h = ServerHarness()
     assert h.feed(h.f.syn_stream(1, unidirectional=True, fin=True)) == []
