@@ -194,8 +194,10 @@ def run_seqclient(port: int, requests: Path, warmup: int, *, server_pid: int | N
     proc = subprocess.Popen([*cmd, str(port), str(requests)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdin and proc.stdout and proc.stderr
-    # Bounded even if the client never prints: every read it makes times out anyway.
-    watchdog = threading.Timer(120 + timeout_ms / 1000 * 3, proc.kill)
+    with open(requests, "rb") as handle:
+        count = struct.unpack("<III", handle.read(12))[1]
+    # Bounded even if a server trickled bytes forever (each read alone times out).
+    watchdog = threading.Timer(120 + timeout_ms / 1000 * 3 + count * 0.002, proc.kill)
     watchdog.start()
     try:
         cpu0 = cpu1 = 0.0

@@ -14,14 +14,16 @@
  * Per request: one write, then reads until the response is complete -- SPDY: the frame
  * carrying FIN for that stream id (SYN_REPLY, HEADERS or DATA), frames parsed as a byte
  * stream so a header may span reads; HTTP/1.1: the head and Content-Length bytes of body.
- * Reads block with SO_RCVTIMEO (one system call per read, never a hang). The first
- * WARMUP requests are not timed. With -s, "warm" is printed after the warm-up and one
- * byte is read from stdin before the timed requests, and after the result line stdin is
- * read to EOF before the connection closes: the caller reads the server's CPU time at
- * exactly those points. -r caps each read (tests: -r 1 splits every frame at every byte).
+ * Reads block with SO_RCVTIMEO (one system call per read, never a hang; poll() would
+ * add a second). No WINDOW_UPDATE is ever sent: a SPDY response must fit the windows
+ * the preface announces (hello bodies do). The first WARMUP requests are not timed.
+ * With -s, "warm" is printed after the warm-up and one byte is read from stdin before
+ * the timed requests, and after the result line stdin is read to EOF before the
+ * connection closes: the caller reads the server's CPU time at exactly those points.
+ * -r caps each read (tests: -r 1 splits every frame at every byte).
  *
  * Output: one JSON line {"count", "p50_us", "p90_us", "p99_us", "mean_us", "body_bytes"}.
- * Errors (connection closed, RST_STREAM, GOAWAY, malformed frame, HTTP status >= 300,
+ * Errors (connection closed, RST_STREAM, GOAWAY, malformed frame, HTTP status not 2xx,
  * timeout) print one line "seqclient: ..." on stderr and exit 1 (2: usage or input file).
  */
 #define _GNU_SOURCE
