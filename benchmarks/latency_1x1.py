@@ -214,8 +214,11 @@ def run_seqclient(port: int, requests: Path, warmup: int, *, server_pid: int | N
         error = proc.stderr.read().decode("utf-8", "replace").strip()
     finally:
         watchdog.cancel()
-        proc.stdout.close()
-        proc.stderr.close()
+        if proc.returncode is None:  # an exception above: leave no client behind
+            proc.kill()
+            proc.wait()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            pipe.close()
     if proc.returncode != 0 or not line.startswith(b"{"):
         raise SeqClientError(error or f"seqclient exited with {proc.returncode}, no result")
     result: dict[str, float] = json.loads(line)
