@@ -16,7 +16,8 @@ the rounds in back-to-back spdyasgi/uvicorn pairs (``--duel-pairs``, ABBA order)
 ratio within a pair is what drift disturbs least.
 
 Load generators: ``spdyasgi-bench`` (SPDY/3.1, its RESULT line), ``h2load --h1`` (HTTP/1.1),
-``h2load`` (HTTP/2, h2c prior knowledge or TLS+ALPN), ``raw_socket.py recv`` (raw bytes).
+``h2load`` (HTTP/2, h2c prior knowledge or TLS+ALPN), ``raw_socket.py recv`` (raw bytes);
+``hello-1x1-seqclient`` times spdyasgi and uvicorn with one C client (``latency_1x1.py``).
 p50/p99 come from the generators (h2load: ``--log-file`` per-request times).
 
 Results: ``docs/benchmarks/results.json`` (every run) and ``docs/benchmarks.md`` (tables,
@@ -120,7 +121,7 @@ class Workload:
     requests: int
     sessions: int
     streams: int
-    kind: str = "hello"   # hello | download | upload | slow
+    kind: str = "hello"   # hello | download | upload | slow | seq (latency_1x1's C client)
     warmup: int = 0
     h1_sessions: int | None = None   # HTTP/1.1 connections (default sessions*streams)
     h1_streams: int = 1              # >1 = pipelining
@@ -132,6 +133,7 @@ class Workload:
 def workloads(quick: bool) -> list[Workload]:
     hello_n = 4000 if quick else 60000
     one_n = 1000 if quick else 5000
+    seq_n = 2000 if quick else 20000
     dl = 20 if quick else 100
     up = 10 if quick else 50
     slow_n = 200 if quick else 1000
@@ -140,6 +142,9 @@ def workloads(quick: bool) -> list[Workload]:
         Workload("hello-10x10-pipelined", "raw", "/", hello_n, 10, 10, warmup=hello_n // 10,
                  h1_sessions=10, h1_streams=10),
         Workload("hello-1x1", "raw", "/", one_n, 1, 1, warmup=one_n // 10),
+        # Issue 18's 1x1 targets: both servers behind one C client (latency_1x1.py).
+        Workload("hello-1x1-seqclient", "raw", "/", seq_n, 1, 1, kind="seq",
+                 warmup=seq_n // 10),
         Workload("starlette-10x10", "starlette", "/", hello_n, 10, 10, warmup=hello_n // 10),
         Workload("starlette-1x1", "starlette", "/", one_n, 1, 1, warmup=one_n // 10),
         # Transfers are warmed up by one identical run first: a fresh process's first
@@ -160,6 +165,8 @@ def supports(server: Server, wl: Workload) -> str | None:
     """None when the pair runs, else why it is skipped."""
     if wl.app not in server.apps:
         return "no such app"
+    if wl.kind == "seq" and server.name not in ("spdyasgi", "uvicorn"):
+        return "same-client 1×1: spdyasgi and uvicorn (cleartext) only"
     if wl.only and server.proto not in wl.only:
         return "multiplexed protocols only"
     if wl.name == "hello-10x10-pipelined" and server.proto != "h1":
@@ -434,6 +441,10 @@ def run_client(server: Server, wl: Workload, port: int, tmp: Path, requests: int
 
 def measure(server: Server, wl: Workload, tmp: Path) -> dict[str, Any]:
     row: dict[str, Any] = {"server": server.name, "workload": wl.name}
+    if wl.kind == "seq":  # one fresh server, timed by seqclient.c: same client for both
+        import latency_1x1
+
+        return row | latency_1x1.run_row(server.name, wl.requests, wl.warmup, tmp)
     with run_server(server, wl, tmp) as running:
         pid = running.pid
         if wl.warmup:
@@ -718,10 +729,16 @@ def targets(summary: dict[tuple[str, str], dict[str, Any]],
                "hello-10x10-pipelined")
     # Issue 18: Starlette, sequential requests, TLS (instructions: server_instructions.py).
     vs_uvicorn("starlette 10×10: spdyasgi server CPU/req ≤ uvicorn's", "starlette-10x10")
-    vs_uvicorn("hello 1×1 (sequential): spdyasgi server CPU/req ≤ uvicorn's (keep-alive)",
-               "hello-1x1")
-    vs_uvicorn("hello 1×1: p50 within 20 % of uvicorn's (each generator's own clock)",
-               "hello-1x1", key="p50_ms", within=1.2, unit="ms", spec=".3f")
+    # 1x1: both servers behind the same C client when measured (older results: each
+    # server behind its own generator, labelled so).
+    one = "hello-1x1-seqclient"
+    how = "same C client, `hello-1x1-seqclient`"
+    if ("spdyasgi", one) not in summary:
+        one, how = "hello-1x1", "spdyasgi-bench vs h2load, each generator's own clock"
+    vs_uvicorn(f"hello 1×1 (sequential): spdyasgi server CPU/req ≤ uvicorn's (keep-alive; "
+               f"{how})", one)
+    vs_uvicorn(f"hello 1×1: p50 within 20 % of uvicorn's ({how})", one, key="p50_ms",
+               within=1.2, unit="ms", spec=".3f")
     t = _get(summary, "spdyasgi-tls", "hello-10x10", "server_cpu_us_per_req")
     c = _get(summary, "spdyasgi", "hello-10x10", "server_cpu_us_per_req")
     ok = None if t is None or c is None else t <= 1.15 * c
@@ -806,7 +823,12 @@ def write_doc(meta: dict[str, Any], rows: list[dict[str, Any]],
                        "connections, 1 request in flight each)",
         "hello-10x10-pipelined": "raw ASGI hello over HTTP/1.1: 10 connections × 10 "
                                  "pipelined requests (`h2load --h1 -c 10 -m 10`)",
-        "hello-1x1": "raw ASGI hello, 1 session × 1 stream (sequential requests)",
+        "hello-1x1": "raw ASGI hello, 1 session × 1 stream (sequential requests); each "
+                     "server behind its own load generator (spdyasgi-bench, h2load)",
+        "hello-1x1-seqclient": "raw ASGI hello, 1 × 1, both servers timed by the same C "
+                               "client (`benchmarks/seqclient.c` via `latency_1x1.py`; "
+                               "load-gen CPU = that client's): the figures of the 1×1 "
+                               "targets",
         "starlette-10x10": "Starlette `PlainTextResponse` hello, 10 × 10",
         "starlette-1x1": "Starlette hello, 1 × 1",
         "download-1": "one download of {mib} MiB (app sends a precomputed 1 MiB chunk "
@@ -1019,6 +1041,7 @@ def main(argv: list[str] | None = None) -> None:
                 rows.append(row)
                 brief = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in row.items()
                          if k in ("req_per_s", "server_cpu_us_per_req", "mb_per_s", "p50_ms",
+                                  "client_cpu_us_per_req",
                                   "p99_ms", "server_peak_rss_mib", "foreign_cpu_s", "error",
                                   "warning")}
                 print(f"[round {rnd}] {server.name}/{wl.name} "
