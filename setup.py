@@ -11,7 +11,8 @@ setup(
         Extension(
             "spdyasgi.spdy._nvfast",
             [f"spdyasgi/spdy/{name}.c"
-             for name in ("_nvfast", "_nv_headers", "_nv_inflater", "_nv_records")],
+             for name in ("_nvfast", "_nv_headers", "_nv_inflater", "_nv_records",
+                          "_nv_accept")],
             depends=["spdyasgi/spdy/_nvfast.h"],
             libraries=["z"],
             optional=True,

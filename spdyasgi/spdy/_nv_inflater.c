@@ -58,6 +58,8 @@ static PyObject *inflate_failure(int code, const char *message)
 #define FIRST_OUTPUT 2048
 
 static PyObject *inflate_block(InflaterObject *self, PyObject *block_obj, PyObject *limit_obj);
+static PyObject *inflate_bytes(InflaterObject *self, const Bytef *in, Py_ssize_t in_len,
+                               Py_ssize_t limit);
 
 static PyObject *inflater_inflate(InflaterObject *self, PyObject *const *args,
                                   Py_ssize_t nargs)
@@ -80,10 +82,27 @@ static PyObject *inflater_inflate_request(InflaterObject *self, PyObject *const 
         PyErr_SetString(PyExc_TypeError, "inflate_request(block, limit, max_count)");
         return NULL;
     }
+    Py_ssize_t limit = PyLong_AsSsize_t(args[1]);
+    if (limit == -1 && PyErr_Occurred())
+        return NULL;
     Py_ssize_t max_count = PyLong_AsSsize_t(args[2]);
     if (max_count == -1 && PyErr_Occurred())
         return NULL;
-    PyObject *raw = inflate_block(self, args[0], args[1]);
+    Py_buffer block;
+    if (PyObject_GetBuffer(args[0], &block, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *result = nv_inflate_request((PyObject *)self, (const unsigned char *)block.buf,
+                                          block.len, limit, max_count);
+    PyBuffer_Release(&block);
+    return result;
+}
+
+/* The body of inflate_request for a block already in memory (also the C acceptor's,
+ * _nv_accept.c). `inflater` must be an Inflater. */
+PyObject *nv_inflate_request(PyObject *inflater, const unsigned char *buf, Py_ssize_t len,
+                             Py_ssize_t limit, Py_ssize_t max_count)
+{
+    PyObject *raw = inflate_bytes((InflaterObject *)inflater, buf, len, limit);
     if (raw == NULL || !PyBytes_CheckExact(raw))
         return raw;  /* an error, or (code, message) */
     PyObject *headers = nv_parse_plain_block((const unsigned char *)PyBytes_AS_STRING(raw),
@@ -122,30 +141,39 @@ static PyObject *inflate_block(InflaterObject *self, PyObject *block_obj, PyObje
     Py_ssize_t limit = PyLong_AsSsize_t(limit_obj);
     if (limit == -1 && PyErr_Occurred())
         return NULL;
+    Py_buffer block;
+    if (PyObject_GetBuffer(block_obj, &block, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *result = inflate_bytes(self, (const Bytef *)block.buf, block.len, limit);
+    PyBuffer_Release(&block);
+    return result;
+}
+
+static PyObject *inflate_bytes(InflaterObject *self, const Bytef *in, Py_ssize_t in_len,
+                               Py_ssize_t limit)
+{
+    if (!self->ready) {
+        PyErr_SetString(PyExc_RuntimeError, "Inflater not initialised");
+        return NULL;
+    }
     if (limit < 0 || limit > PY_SSIZE_T_MAX - 1) {
         PyErr_SetString(PyExc_ValueError, "limit out of range");
         return NULL;
     }
     if (self->ended)
         return inflate_failure(3, NULL);
-    Py_buffer block;
-    if (PyObject_GetBuffer(block_obj, &block, PyBUF_SIMPLE) < 0)
-        return NULL;
-    if ((size_t)block.len > UINT_MAX) {
-        PyBuffer_Release(&block);
+    if ((size_t)in_len > UINT_MAX) {
         PyErr_SetString(PyExc_OverflowError, "header block too large");
         return NULL;
     }
     Py_ssize_t most = limit + 1;  /* one byte past the limit tells "over" from "exactly" */
     Py_ssize_t size = most < FIRST_OUTPUT ? most : FIRST_OUTPUT;
     PyObject *out = PyBytes_FromStringAndSize(NULL, size);
-    if (out == NULL) {
-        PyBuffer_Release(&block);
+    if (out == NULL)
         return NULL;
-    }
     z_stream *strm = &self->strm;
-    strm->next_in = (Bytef *)block.buf;
-    strm->avail_in = (uInt)block.len;
+    strm->next_in = (Bytef *)in;
+    strm->avail_in = (uInt)in_len;
     Py_ssize_t produced = 0;
     PyObject *failure = NULL;
     for (;;) {
@@ -178,14 +206,14 @@ static PyObject *inflate_block(InflaterObject *self, PyObject *block_obj, PyObje
         }
         Py_ssize_t grown = size * 2 < most ? size * 2 : most;
         if (_PyBytes_Resize(&out, grown) < 0) {
-            PyBuffer_Release(&block);
+            strm->next_in = NULL;
+            strm->avail_in = 0;
             return NULL;
         }
         size = grown;
     }
     strm->next_in = NULL;
     strm->avail_in = 0;
-    PyBuffer_Release(&block);
     if (failure != NULL) {
         Py_DECREF(out);
         return failure;

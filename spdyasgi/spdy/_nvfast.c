@@ -6,6 +6,7 @@
  *   _nv_headers.c   parse_plain, scan_request, configure: NV blocks and requests
  *   _nv_inflater.c  Inflater: the header-block zlib context (inflate, inflate_request)
  *   _nv_records.c   reply_with_data (SYN_REPLY + DATA) and Stream (the per-stream record)
+ *   _nv_accept.c    RequestAcceptor: a server's plain SYN_STREAMs to requests
  * SPDYASGI_NO_EXTENSION=1 keeps the engine off all of it (spdy/accel.py).
  */
 #include "_nvfast.h"
@@ -34,15 +35,17 @@ static struct PyModuleDef module_def = {
 
 PyMODINIT_FUNC PyInit__nvfast(void)
 {
-    if (nv_headers_init() < 0 || nv_records_init() < 0)
+    if (nv_headers_init() < 0 || nv_records_init() < 0 || nv_accept_init() < 0)
         return NULL;
-    if (PyType_Ready(&NvInflaterType) < 0 || PyType_Ready(&NvStreamType) < 0)
+    if (PyType_Ready(&NvInflaterType) < 0 || PyType_Ready(&NvStreamType) < 0
+        || PyType_Ready(&NvAcceptorType) < 0)
         return NULL;
     PyObject *module = PyModule_Create(&module_def);
     if (module == NULL)
         return NULL;
     if (PyModule_AddObjectRef(module, "Inflater", (PyObject *)&NvInflaterType) < 0
-        || PyModule_AddObjectRef(module, "Stream", (PyObject *)&NvStreamType) < 0) {
+        || PyModule_AddObjectRef(module, "Stream", (PyObject *)&NvStreamType) < 0
+        || PyModule_AddObjectRef(module, "RequestAcceptor", (PyObject *)&NvAcceptorType) < 0) {
         Py_DECREF(module);
         return NULL;
     }

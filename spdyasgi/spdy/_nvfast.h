@@ -15,10 +15,16 @@ PyObject *nv_scan_request(PyObject *module, PyObject *headers);
 
 /* _nv_inflater.c: the header-block inflater */
 extern PyTypeObject NvInflaterType;
+PyObject *nv_inflate_request(PyObject *inflater, const unsigned char *buf, Py_ssize_t len,
+                             Py_ssize_t limit, Py_ssize_t max_count);
 
 /* _nv_records.c: reply framing and the per-stream record */
 int nv_records_init(void);
 PyObject *nv_reply_with_data(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 extern PyTypeObject NvStreamType;
+
+/* _nv_accept.c: the server's SYN_STREAM fast path */
+int nv_accept_init(void);
+extern PyTypeObject NvAcceptorType;
 
 #endif

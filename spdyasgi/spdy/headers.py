@@ -158,7 +158,15 @@ class HeaderDecompressor:
         c_inflater = self._c_inflater
         if c_inflater is None:
             return parse_nv_block(self.inflate(block), self.max_header_count), None
-        out = c_inflater.inflate_request(block, self.max_block_size, self.max_header_count)
+        return self.decoded_request(
+            c_inflater.inflate_request(block, self.max_block_size, self.max_header_count))
+
+    def decoded_request(
+        self, out: Any,
+    ) -> tuple[Headers, tuple[tuple[bytes, bytes, bytes, bytes, Headers], int] | None]:
+        """What the C `inflate_request` gave, as `decode_request` answers: the plain
+        answer as it is, an inflated block that was not plain parsed here, a failure
+        raised (the C request acceptor hands its non-plain blocks here too)."""
         if type(out) is bytes:  # inflated, but not a plain block: Python parses it
             headers = _parse_nv_block_py(out, self.max_header_count)
             return headers, scan_request(headers) if scan_request is not None else None
@@ -166,6 +174,11 @@ class HeaderDecompressor:
             raise CompressionError(
                 _C_FAILURES[out[0]].format(limit=self.max_block_size, detail=out[1]))
         return out  # type: ignore[no-any-return]
+
+    @property
+    def c_inflater(self) -> Any:
+        """The C extension's inflater, None without it (for the C request acceptor)."""
+        return self._c_inflater
 
     def _inflate_rest(self, head: bytes, limit: int) -> bytes:
         """The rest of a block, in one call bounded by what is left of the limit (+1 byte,

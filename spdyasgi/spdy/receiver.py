@@ -163,8 +163,19 @@ class FrameReceiver(StreamInput):
         borrowed = type(buf) is memoryview  # the caller's buffer, lent for DATA views
         max_frame = self.limits.max_frame_size
         syn_word = self._syn_stream_word
+        acceptor = self._acceptor
         while end - pos >= 8:
             word, flags_length = _unpack_header(buf, pos)
+            if word == syn_word and acceptor is not None:
+                # The C acceptor opens the plain requests from here on (as many SYN_STREAMs
+                # in a row as it can), or declines the first and Python takes it below.
+                done = acceptor.accept(self, buf, pos, end, max_frame, self._events)
+                if type(done) is not int:
+                    pos = self._finish_request(done)
+                    continue
+                if done != pos:
+                    pos = done
+                    continue
             length = flags_length & 0xFFFFFF
             flags = flags_length >> 24
             if word == syn_word:  # SYN_STREAM of our version: the frame that comes per request
@@ -284,8 +295,31 @@ class FrameReceiver(StreamInput):
         ):
             self._refuse_request(stream_id, reordered, None, flags, assoc_id)
             return
+        self._open_request(stream_id, prio_byte >> 5, flags, headers, scanned, reordered)
+
+    def _finish_request(self, pending: tuple[int, int, int, int, object]) -> int:
+        """A SYN_STREAM the C acceptor checked and inflated but leaves to Python (a block
+        that is not plain, or does not decode): `pending` is (position after the frame,
+        flags, stream id, priority, what `inflate_request` gave)."""
+        pos, flags, stream_id, priority, out = pending
+        try:
+            headers, scanned = self._decompressor.decoded_request(out)
+        except CompressionError as exc:
+            raise ProtocolError(str(exc)) from None
+        except HeaderBlockError as exc:
+            self._refuse_request(stream_id, False, exc)
+            return pos
+        self.highest_remote_id = stream_id
+        self._open_request(stream_id, priority, flags, headers, scanned, False)
+        return pos
+
+    def _open_request(self, stream_id: int, priority: int, flags: int, headers: Headers,
+                      scanned: tuple[tuple[bytes, bytes, bytes, bytes, Headers], int] | None,
+                      reordered: bool) -> None:
+        """Open the client's stream and emit its request (or reject a bad one). The C
+        acceptor (`_nv_accept.c`) does the same for plain requests: keep them in step."""
         end_stream = (flags & _FIN) != 0
-        stream = Stream(stream_id, prio_byte >> 5, self.remote_initial_window,
+        stream = Stream(stream_id, priority, self.remote_initial_window,
                         self.local_initial_window)
         stream.remote_closed = end_stream
         self.streams[stream_id] = stream
@@ -305,8 +339,7 @@ class FrameReceiver(StreamInput):
                 return
             head = request_head(headers)
         self._batch_requests.add(stream_id)
-        self._events.append(RequestReceived(stream_id, headers, prio_byte >> 5, end_stream,
-                                            head))
+        self._events.append(RequestReceived(stream_id, headers, priority, end_stream, head))
 
     def _repeated_stream_id(self, stream_id: int, block: bytes | bytearray | memoryview) -> None:
         """A SYN_STREAM for the id just opened: its block is still inflated (the zlib

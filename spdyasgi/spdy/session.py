@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import frames
+from .accel import nvfast
 from .constants import (
     DEFAULT_WINDOW,
     MAX_WINDOW,
@@ -21,6 +23,7 @@ from .constants import (
 from .events import (
     ConnectionTerminated,
     Event,
+    RequestReceived,
     StreamReset,
 )
 from .flow import window_increment
@@ -107,6 +110,15 @@ class SessionState:
         # Requests opened in the current read, and those of them reset within it.
         self._batch_requests: set[int] = set()
         self._batch_dropped: set[int] = set()
+        # With the C extension, a server opens plain requests in C (_nv_accept.c).
+        c_inflater = self._decompressor.c_inflater
+        self._acceptor: Any = (
+            nvfast.RequestAcceptor(c_inflater, limits.max_header_block_size,
+                                   limits.max_header_count, self._syn_stream_word,
+                                   self.streams, self._batch_requests, Stream,
+                                   RequestReceived, config)
+            if nvfast is not None and c_inflater is not None and not self.client_side
+            else None)
         # Streams the peer opened that ended before any reply (see `Limits.reset_burst`);
         # `_abuse` holds the reason once the budget ran out in a command, for the next read.
         self._reset_budget = Budget(limits.reset_burst, limits.reset_rate, config.clock)

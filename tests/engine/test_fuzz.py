@@ -17,6 +17,7 @@ from spdyasgi.spdy import (
     DataReceived,
     DataViewed,
     Event,
+    RequestReceived,
     Version,
     frames,
 )
@@ -507,3 +508,109 @@ def test_c_request_decoding_agrees_with_the_python_path(
         (py_headers, py_scan), (c_headers, c_scan) = results  # type: ignore[misc]
         assert py_scan is None and c_headers == py_headers
         assert c_scan is None or c_scan == nv.scan_request(c_headers)
+
+
+# ---------------------------------------------------------------- the C request acceptor
+
+_SYN_FRAME = st.fixed_dictionaries({
+    # The next odd id mostly; sometimes one already seen, an even one, a jump or 0.
+    "id": st.sampled_from(["next"] * 12 + ["same", "lower", "even", "jump", "zero"]),
+    "headers": _request_header_lists(),
+    "fin": st.booleans(),
+    "flags": st.sampled_from([0, 0, 0, 0, 0x02, 0x04, 0x80]),  # UNIDIRECTIONAL, unknown
+    "assoc": st.sampled_from([0] * 8 + [1, 0x80000000]),
+    "priority": st.integers(0, 7),
+    "damage": st.sampled_from([None] * 14 + ["cut", "garbage", "short"]),
+    "then": st.sampled_from([None] * 8 + ["ping", "rst", "data", "settings"]),
+})
+
+
+@st.composite
+def _syn_stream_session(draw: st.DrawFn) -> bytes:
+    """A client's byte stream: mostly well-formed SYN_STREAMs (real requests, compressed on
+    one zlib stream at level 6 like real clients), with every kind of fault mixed in, and
+    other frames between them."""
+    f = FrameFactory(level=6)
+    out = [f.settings([(7, 1 << 20)])]
+    highest = -1
+    for spec in draw(st.lists(_SYN_FRAME, min_size=1, max_size=14)):
+        sid = {"next": highest + 2, "same": max(highest, 1), "lower": max(highest - 2, 1),
+               "even": highest + 3, "jump": highest + 20, "zero": 0}[spec["id"]]
+        if sid % 2 and sid > highest:
+            highest = sid
+        headers = list(spec["headers"])
+        if spec["fin"] and draw(st.integers(0, 5)) == 0:
+            headers.append((b"content-length", b"7"))  # FIN with a body length: Python's
+        block = f.block(headers)
+        if spec["damage"] == "cut":
+            block = block[: len(block) // 2]
+        elif spec["damage"] == "garbage":
+            block = b"\xff" * 6 + block
+        flags = (0x01 if spec["fin"] else 0) | spec["flags"]
+        if spec["damage"] == "short":
+            out.append(f.control(1, (sid).to_bytes(4, "big") + b"\x00\x00", flags))
+        else:
+            out.append(f.syn_stream(sid, block=block, flags=flags, assoc=spec["assoc"],
+                                    priority=spec["priority"]))
+        then = spec["then"]
+        if then == "ping":
+            out.append(f.ping(7))
+        elif then == "rst":
+            out.append(f.rst(max(sid, 1), 5))
+        elif then == "data":
+            out.append(f.data(max(sid, 1), b"body", fin=True))
+        elif then == "settings":
+            out.append(f.settings([(4, draw(st.integers(1, 4)))]))
+    return b"".join(out)
+
+
+def _acceptor_pair(mode: str) -> tuple[Connection, Connection]:
+    """The same server twice: one opening plain requests through the C acceptor, one on
+    the pure-Python path (both with the C inflater's twin contract, see above)."""
+    nv = _built_extension()
+    nv.configure(tuple(sorted(DROPPED_REQUEST_HEADERS)), *KEPT_REQUEST_HEADER)  # idempotent
+    config: dict[str, Any] = {"max_concurrent_streams": 3 if mode == "limit" else 100,
+                              "validate_requests": mode != "no-validation"}
+    if mode == "compat":
+        config["compat"] = frozenset("A")
+    pair = []
+    for with_c in (True, False):
+        conn = Connection(ConnectionConfig(client_side=False, **config))
+        if with_c:  # also when SPDYASGI_NO_EXTENSION keeps the engine off the extension
+            conn._decompressor._c_inflater = nv.Inflater(SPDY3_DICTIONARY)
+            conn._decompressor._inflater = None
+            conn._acceptor = nv.RequestAcceptor(
+                conn._decompressor._c_inflater, conn.limits.max_header_block_size,
+                conn.limits.max_header_count, conn._syn_stream_word, conn.streams,
+                conn._batch_requests, Stream, RequestReceived, conn.config)
+        else:
+            conn._acceptor = None
+        if mode == "goaway":
+            conn.receive_data(FrameFactory().syn_stream(1, block=b""))  # nothing opened
+            conn.close_connection()
+        pair.append(conn)
+    return pair[0], pair[1]
+
+
+@FUZZ
+@given(_syn_stream_session(), st.lists(st.integers(0, 4000), max_size=6),
+       st.sampled_from(["plain", "plain", "limit", "no-validation", "compat", "goaway"]))
+def test_c_request_acceptor_agrees_with_the_python_path(
+        session: bytes, cuts: list[int], mode: str) -> None:
+    """Fed the same reads, a server opening requests through the C acceptor and one on the
+    Python path give the same events, write the same frames and keep the same stream
+    state, whatever the frames are (faults, refusals, limits, GOAWAY, compat mode)."""
+    with_c, python = _acceptor_pair(mode)
+    points = sorted({min(c, len(session)) for c in cuts})
+    reads = [session[a:b] for a, b in zip([0, *points], [*points, len(session)], strict=True)]
+    for data in reads:
+        got, want = with_c.receive_data(data), python.receive_data(data)
+        assert got == want
+        assert with_c.data_to_send() == python.data_to_send()
+        assert (with_c.highest_remote_id, with_c.last_good_stream_id, with_c._remote_open,
+                with_c.terminated) == (python.highest_remote_id, python.last_good_stream_id,
+                                       python._remote_open, python.terminated)
+        assert {sid: (s.remote_closed, s.content_length, s.priority)
+                for sid, s in with_c.streams.items()} == \
+               {sid: (s.remote_closed, s.content_length, s.priority)
+                for sid, s in python.streams.items()}

@@ -51,6 +51,7 @@ def test_a_60_mib_bomb_in_a_58_kib_syn_stream_is_stopped_at_the_limit() -> None:
     # The zlib-module path, recorded (nothing was inflated yet: a fresh context is the
     # same); the C path is held to the same results by test_c_inflater_* below.
     h.conn._decompressor = HeaderDecompressor(limit, accelerated=False)
+    h.conn._acceptor = None  # the C request acceptor holds the C inflater: Python's path
     recorder = RecordingInflater(h.conn._decompressor._inflater)
     h.conn._decompressor._inflater = recorder  # type: ignore[assignment]
     events = h.feed(h.f.syn_stream(1, block=block, fin=True))
