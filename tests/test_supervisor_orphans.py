@@ -8,14 +8,18 @@ the supervisor is dead, and each worker must run its lifespan shutdown.
 from __future__ import annotations
 
 import http.client
+import logging
+import multiprocessing
 import re
 import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from spdyasgi.supervisors._process import SupervisorWatch
 from tests.procs import ServerProcess, accepts, spdyasgi_process
 
 APP = '''
@@ -99,6 +103,25 @@ def orphan_and_check(server: ServerProcess, tmp_path: Path, count: int) -> None:
     for pid in pids:
         assert f"lifespan shutdown [{pid}]" in log, log
     assert "Traceback" not in log, log
+
+
+def test_watch_answers_pings_then_stops_server_once_reparented(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    supervisor_end, worker_end = multiprocessing.Pipe()
+    watch = SupervisorWatch(worker_end, supervisor_pid=-1)  # never our parent: reparented
+    server = SimpleNamespace(should_exit=False)
+    assert watch.attach(server)
+    with caplog.at_level(logging.WARNING, logger="spdyasgi.error"):
+        watch.start()
+        supervisor_end.send_bytes(b"ping")
+        assert supervisor_end.poll(10) and supervisor_end.recv_bytes() == b"ping"
+        assert not watch.gone.is_set() and not server.should_exit  # pipe open: serving
+        supervisor_end.close()
+        assert watch.gone.wait(10)
+    assert server.should_exit
+    assert "supervisor [-1] is gone: shutting down" in caplog.text
+    assert not watch.attach(SimpleNamespace(should_exit=False))  # too late to serve
 
 
 @pytest.mark.timeout(120)

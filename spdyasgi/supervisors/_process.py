@@ -27,7 +27,7 @@ import threading
 import time
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Protocol
 
 from spdyasgi.config import Config
 
@@ -60,6 +60,10 @@ def forget(process: BaseProcess) -> None:
         conn.close()
 
 
+class _Stoppable(Protocol):
+    should_exit: bool
+
+
 class SupervisorWatch:
     """Worker side of the pipe: answer pings, then stop the server once orphaned."""
 
@@ -68,12 +72,12 @@ class SupervisorWatch:
         self.supervisor_pid = supervisor_pid
         self.gone = threading.Event()
         self._lock = threading.Lock()
-        self._server: Any = None
+        self._server: _Stoppable | None = None
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="supervisor-watch", daemon=True).start()
 
-    def attach(self, server: Any) -> bool:
+    def attach(self, server: _Stoppable) -> bool:
         """Let the watch stop ``server``; False if the supervisor is already gone."""
         with self._lock:
             self._server = server
@@ -91,10 +95,9 @@ class SupervisorWatch:
             polls += 1
         logger.warning("supervisor [%d] is gone: shutting down", self.supervisor_pid)
         with self._lock:
+            if self._server is not None:
+                self._server.should_exit = True  # what one SIGTERM does; two would force
             self.gone.set()
-            server = self._server
-        if server is not None:
-            server.should_exit = True  # what one SIGTERM does; a second would force
 
 
 def run_worker(
