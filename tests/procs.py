@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,6 +44,22 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 20
             return
         time.sleep(0.05)
     raise AssertionError("the server did not start listening")
+
+
+def stop_group(proc: subprocess.Popen[Any], grace: float = 5) -> None:
+    """End a server started with ``start_new_session=True`` and everything it spawned.
+
+    SIGTERM to the whole process group (supervisor and workers), up to ``grace`` s for
+    the leader to exit, then SIGKILL to the group: no worker outlives the test, even
+    when the test killed the supervisor alone or the supervisor is stuck.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(grace)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(grace)
 
 
 @dataclass
@@ -78,7 +96,8 @@ def spdyasgi_process(directory: Path, app: str, *args: str,
     """``python -m spdyasgi APP --host 127.0.0.1 --port P *args``, as a user would run it.
 
     The port is picked by binding a socket first; if another process grabs it in between,
-    try again with a new one. The process is killed on leaving if still running.
+    try again with a new one. The server runs in its own session; on leaving, its whole
+    process group is stopped (:func:`stop_group`), workers included.
     """
     environ = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **(env or {}))
     proc = None
@@ -90,15 +109,14 @@ def spdyasgi_process(directory: Path, app: str, *args: str,
                 [sys.executable, "-m", "spdyasgi", app, "--host", "127.0.0.1",
                  "--port", str(port), *args],
                 cwd=str(ROOT), env=environ, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=err,
+                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
             )
         deadline = time.monotonic() + 15
         while proc.poll() is None and time.monotonic() < deadline and not accepts(port):
             time.sleep(0.05)
         if proc.poll() is None and accepts(port):
             break
-        proc.kill()
-        proc.wait(5)
+        stop_group(proc)
         text = stderr_path.read_text(errors="replace")
         if "in use" not in text.lower():
             raise AssertionError(f"spdyasgi did not start:\n{text}")
@@ -108,6 +126,4 @@ def spdyasgi_process(directory: Path, app: str, *args: str,
     try:
         yield ServerProcess(proc, port, stderr_path)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
+        stop_group(proc)

@@ -18,7 +18,7 @@ import pytest
 from spdyasgi.config import Config
 from spdyasgi.supervisors.multiprocess import Multiprocess
 from spdyasgi.supervisors.watchfilesreload import ReloadFilter
-from tests.procs import free_port
+from tests.procs import free_port, stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -157,6 +157,7 @@ def test_workers_end_to_end() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,
     )
     lines: list[str] = []
     assert proc.stdout is not None
@@ -181,9 +182,7 @@ def test_workers_end_to_end() -> None:
         proc.wait(timeout=30)
         reader.join(timeout=10)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_group(proc)
     output = "".join(lines)
     assert proc.returncode == 0, output
     assert "Started parent process" in output
@@ -232,7 +231,7 @@ def test_reload_end_to_end(tmp_path: Path) -> None:
          str(tmp_path), "--reload-dir", str(tmp_path), "--reload-delay", "0.1",
          "--port", str(port)],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     try:
         assert _get(port) == b"version one"
@@ -244,8 +243,6 @@ def test_reload_end_to_end(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_group(proc)
     assert proc.returncode == 0, output
     assert "Traceback" not in output

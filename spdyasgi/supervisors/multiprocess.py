@@ -12,12 +12,15 @@ Health check (``--timeout-worker-healthcheck``, uvicorn's semantics): every chec
 interval the parent pings each worker over a pipe; a thread in the worker answers.
 A worker that leaves a ping unanswered for that many seconds (frozen, stopped, stuck
 in C code holding the GIL) is killed and replaced.
+
+If this process dies without stopping the workers (SIGKILL, the OOM killer), each
+worker notices through the same pipe and shuts down gracefully on its own
+(``_process.SupervisorWatch``).
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import signal
 import socket
@@ -30,44 +33,13 @@ from types import FrameType
 
 from spdyasgi import metrics
 from spdyasgi.config import Config
-from spdyasgi.supervisors._process import STARTUP_FAILURE, run_worker
+from spdyasgi.supervisors._process import STARTUP_FAILURE, forget, spawn_worker
 
 logger = logging.getLogger("spdyasgi.error")
 
 SpawnFn = Callable[[Config, list[socket.socket]], BaseProcess]
 _HANDLED = ("SIGINT", "SIGTERM", "SIGHUP")
-_spawn = multiprocessing.get_context("spawn")
 _PING = b"ping"
-
-
-def _answer_pings(conn: Connection) -> None:
-    """Worker side of the health check: echo every ping until the parent goes."""
-    try:
-        while True:
-            conn.send_bytes(conn.recv_bytes())
-    except (EOFError, OSError):
-        return
-
-
-def run_checked_worker(config: Config, sockets: list[socket.socket], conn: Connection) -> None:
-    threading.Thread(target=_answer_pings, args=(conn,), daemon=True).start()
-    run_worker(config, sockets)
-
-
-def spawn_worker(config: Config, sockets: list[socket.socket]) -> BaseProcess:
-    """Start a worker with a health-check pipe (``process.health``)."""
-    parent, child = _spawn.Pipe()
-    process = _spawn.Process(target=run_checked_worker, args=(config, sockets, child), daemon=False)
-    process.start()
-    child.close()
-    process.health = parent  # type: ignore[attr-defined]
-    return process
-
-
-def _forget(process: BaseProcess) -> None:
-    conn: Connection | None = getattr(process, "health", None)
-    if conn is not None:
-        conn.close()
 
 
 def responds(process: BaseProcess, timeout: float) -> bool:
@@ -167,7 +139,7 @@ class Multiprocess:
                 )
                 process.kill()
                 process.join(5)
-                _forget(process)
+                forget(process)
                 self.processes[index] = self.spawn(self.config, self.sockets)
                 continue
             metrics.process_dead(process.pid)
@@ -179,7 +151,7 @@ class Multiprocess:
             logger.warning(
                 "Worker [%s] died with exit code %s: restarting.", process.pid, process.exitcode
             )
-            _forget(process)
+            forget(process)
             self.processes[index] = self.spawn(self.config, self.sockets)
 
     def restart_all(self) -> None:
@@ -207,3 +179,4 @@ class Multiprocess:
                     process.kill()
                     process.join()
             metrics.process_dead(process.pid)
+            forget(process)

@@ -4,6 +4,9 @@ The parent never imports the application; it binds the socket once, watches the
 directories with watchfiles (native file events, polling as fallback) and replaces
 the worker process on every relevant change. A worker that crashes on import simply
 stays down until the next change fixes it.
+
+If the reloader itself is killed (``kill -9``, the OOM killer), the worker
+sees its supervisor pipe close and shuts down gracefully by itself (see ``_process``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from types import FrameType
 from typing import Any
 
 from spdyasgi.config import Config
-from spdyasgi.supervisors._process import spawn_worker
+from spdyasgi.supervisors._process import forget, spawn_worker
 
 logger = logging.getLogger("spdyasgi.error")
 
@@ -136,3 +139,4 @@ class WatchFilesReload:
         if process.is_alive():
             process.kill()
             process.join()
+        forget(process)
