@@ -280,13 +280,10 @@ class FrameReceiver(StreamInput):
         else:
             self._repeated_stream_id(stream_id, block)
             return
-        try:
-            headers, scanned = self._decompressor.decode_request(block)
-        except CompressionError as exc:
-            raise ProtocolError(str(exc)) from None
-        except HeaderBlockError as exc:
-            self._refuse_request(stream_id, reordered, exc)
+        decoded = self._decoded_request(stream_id, reordered, block=block)
+        if decoded is None:
             return
+        headers, scanned = decoded
         if not reordered:
             self.highest_remote_id = stream_id
         if (self.goaway_sent and stream_id > self.last_good_stream_id) or (
@@ -302,16 +299,28 @@ class FrameReceiver(StreamInput):
         that is not plain, or does not decode): `pending` is (position after the frame,
         flags, stream id, priority, what `inflate_request` gave)."""
         pos, flags, stream_id, priority, out = pending
+        decoded = self._decoded_request(stream_id, False, inflated=out)
+        if decoded is not None:
+            self.highest_remote_id = stream_id
+            self._open_request(stream_id, priority, flags, *decoded, False)
+        return pos
+
+    def _decoded_request(
+        self, stream_id: int, reordered: bool, *,
+        block: bytes | bytearray | memoryview | None = None, inflated: object = None,
+    ) -> tuple[Headers, tuple[tuple[bytes, bytes, bytes, bytes, Headers], int] | None] | None:
+        """A SYN_STREAM's headers and request scan, from its block or from what the C
+        acceptor inflated of it. A bad header block refuses the stream (None); a broken
+        zlib stream ends the session (ProtocolError)."""
         try:
-            headers, scanned = self._decompressor.decoded_request(out)
+            if block is not None:
+                return self._decompressor.decode_request(block)
+            return self._decompressor.decoded_request(inflated)
         except CompressionError as exc:
             raise ProtocolError(str(exc)) from None
         except HeaderBlockError as exc:
-            self._refuse_request(stream_id, False, exc)
-            return pos
-        self.highest_remote_id = stream_id
-        self._open_request(stream_id, priority, flags, headers, scanned, False)
-        return pos
+            self._refuse_request(stream_id, reordered, exc)
+            return None
 
     def _open_request(self, stream_id: int, priority: int, flags: int, headers: Headers,
                       scanned: tuple[tuple[bytes, bytes, bytes, bytes, Headers], int] | None,
