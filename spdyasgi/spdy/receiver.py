@@ -166,19 +166,18 @@ class FrameReceiver(StreamInput):
         acceptor = self._acceptor
         while end - pos >= 8:
             word, flags_length = _unpack_header(buf, pos)
-            if word == syn_word and acceptor is not None:
-                # The C acceptor opens the plain requests from here on (as many SYN_STREAMs
-                # in a row as it can), or declines the first and Python takes it below.
-                done = acceptor.accept(self, buf, pos, end, max_frame, self._events)
-                if type(done) is not int:
-                    pos = self._finish_request(done)
-                    continue
-                if done != pos:
-                    pos = done
-                    continue
-            length = flags_length & 0xFFFFFF
-            flags = flags_length >> 24
             if word == syn_word:  # SYN_STREAM of our version: the frame that comes per request
+                if acceptor is not None:
+                    # The C acceptor opens the plain requests from here on (as many in a
+                    # row as it can), or declines the first and Python takes it below.
+                    done = acceptor.accept(self, buf, pos, end, max_frame, self._events)
+                    if type(done) is not int:
+                        pos = self._finish_request(done)
+                        continue
+                    if done != pos:
+                        pos = done
+                        continue
+                length = flags_length & 0xFFFFFF
                 if length > max_frame:
                     raise ProtocolError(
                         f"SYN_STREAM of {length} bytes is over the {max_frame}-byte limit")
@@ -186,8 +185,11 @@ class FrameReceiver(StreamInput):
                     break
                 start = pos + 8
                 pos = start + length
-                self._on_syn_stream(flags, buf, start, pos)
-            elif word & _CONTROL_BIT:
+                self._on_syn_stream(flags_length >> 24, buf, start, pos)
+                continue
+            length = flags_length & 0xFFFFFF
+            flags = flags_length >> 24
+            if word & _CONTROL_BIT:
                 version = (word >> 16) & 0x7FFF
                 frame_type = word & 0xFFFF
                 if version != self._wire:
